@@ -1,0 +1,32 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both build .venv from nothing when it is
+# missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint clean bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tlslog report sample_logs/ -o weekly.html --period all --quiet
+	@echo "wrote weekly.html"
+	$(BIN)/tlslog summary sample_logs/
+
+lint: $(STAMP)
+	$(BIN)/ruff check tlslog tests benchmarks
+	$(BIN)/lint-imports
+
+test: lint
+	MPLBACKEND=Agg $(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/harness.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache weekly.html
