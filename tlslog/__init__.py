@@ -12,12 +12,13 @@ from .frames import read_log
 from .linking import deliveries, receipts, sessions
 from .metrics import by_cipher, by_peer, by_verify, by_version, coverage
 from .parse import iter_events, parse_line
-from .records import Event, InputError, ParseIssue, StrictParseError, TlsLogError
+from .records import Event, InputError, ParseIssue, ReadStats, StrictParseError, TlsLogError
 
 __all__ = [
     "Event",
     "InputError",
     "ParseIssue",
+    "ReadStats",
     "StrictParseError",
     "TlsLogError",
     "by_cipher",

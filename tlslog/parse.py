@@ -7,5 +7,5 @@ def parse_line(line, *, year=None):
     raise NotImplementedError
 
 
-def iter_events(paths, *, year=None, strict=False, on_issue=None, on_progress=None):
+def iter_events(paths, *, year=None, strict=False, on_issue=None, on_progress=None, stats=None):
     raise NotImplementedError

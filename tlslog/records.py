@@ -6,7 +6,7 @@ are the public event schema of design.md; `read_log` uses them as column names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -95,6 +95,17 @@ class ParseIssue:
     def __str__(self) -> str:
         where = f"{self.source}:{self.lineno}" if self.lineno else self.source
         return f"{where}: {self.reason}" + (f": {self.text!r}" if self.text else "")
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """Counts that a read fills in as it goes; pass one to `iter_events(stats=...)`."""
+
+    lines: int = 0
+    events: int = 0
+    issues: int = 0
+    bytes: int = 0
+    sources: list[str] = field(default_factory=list)
 
 
 class TlsLogError(Exception):
