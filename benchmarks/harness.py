@@ -1,0 +1,98 @@
+"""Throughput harness: tlslog against a bare Python loop on the same generated maillog, in one run.
+
+Usage (from the project root, after `make test` or `make demo` has built .venv):
+
+    .venv/bin/python benchmarks/harness.py                 # 200k and 2M lines
+    .venv/bin/python benchmarks/harness.py --lines 200000  # one size
+
+For each size it generates a deterministic week (benchmarks/generate.py, cached under benchmarks/out/), then times
+three commands in fresh processes:
+
+- baseline: a bare Python loop that reads the lines and tests a substring (the floor any Python reader pays);
+- cold:     `tlslog summary FILE` with an empty cache directory;
+- cached:   the same command again (the columnar cache answers).
+
+It prints lines/s, the ratio of tlslog's time to the baseline's, and the peak resident memory of the whole process
+tree (parent and workers, sampled every 20 ms). It is run by hand, never by `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+TLSLOG = [sys.executable, "-m", "tlslog"]
+BASELINE = (
+    "import sys\n"
+    "n = 0\n"
+    "with open(sys.argv[1], encoding='utf-8', errors='replace') as f:\n"
+    "    for line in f:\n"
+    "        if 'STARTTLS' in line:\n"
+    "            n += 1\n"
+    "print(n)\n"
+)
+
+
+def generated_log(lines: int) -> Path:
+    """The generated log of about `lines` lines, made once and kept under benchmarks/out/."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"week-{lines}.log"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        subprocess.run(
+            [sys.executable, str(HERE / "generate.py"), "--lines", str(lines), "--seed", "1", "--out", str(tmp)],
+            check=True,
+        )
+        tmp.rename(path)
+    return path
+
+
+def run(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes, summed over the process tree) of one command."""
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.read().decode()}")
+    return elapsed, peak
+
+
+def line_count(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, action="append", help="log size(s); default 200000 and 2000000")
+    args = parser.parse_args()
+    print(f"{'lines':>9} {'run':<8} {'seconds':>8} {'lines/s':>11} {'x baseline':>10} {'peak RSS':>9}")
+    for size in args.lines or [200_000, 2_000_000]:
+        log = generated_log(size)
+        n = line_count(log)
+        base, base_rss = run([sys.executable, "-c", BASELINE, str(log)])
+        print(f"{n:>9} {'baseline':<8} {base:>8.2f} {n / base:>11,.0f} {1:>10.2f} {base_rss / 2**20:>7.0f}MB")
+        with tempfile.TemporaryDirectory() as cache:
+            for label in ("cold", "cached"):
+                secs, rss = run([*TLSLOG, "summary", str(log), "--quiet", "--cache-dir", cache])
+                print(f"{n:>9} {label:<8} {secs:>8.2f} {n / secs:>11,.0f} {secs / base:>10.2f} {rss / 2**20:>7.0f}MB")
+
+
+if __name__ == "__main__":
+    main()
