@@ -1,7 +1,280 @@
-"""Events to a typed pandas DataFrame (STUB: being written)."""
+"""Events to a typed pandas DataFrame: `read_log` (files) and `events_frame` (any events).
+
+The columns and dtypes are the "events" table of docs/tables.md. The frame is built in one pass,
+column by column (no row appends, no per-column ``astype`` on object data), and keeps the order
+of the input: linking relies on the order of lines within a process.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, timedelta, tzinfo
+from os import PathLike
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-def read_log(paths, **kwargs):
-    raise NotImplementedError
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .parse import iter_events
+from .records import EVENT_FIELDS, TLS_VERSIONS, Event, Issues, ParseIssue, ReadStats
+
+CATEGORY_COLUMNS = (
+    "kind", "host", "program", "direction", "verify", "cipher", "mailer", "stat", "proto", "daemon",
+    "ruleset", "subkind", "dsn",
+)  # fmt: skip
+INT_COLUMNS = (
+    "pid", "alg_bits", "cipher_bits", "ssl_error", "errno", "reply_code", "required_bits", "actual_bits",
+    "size", "nrcpts",
+)  # fmt: skip
+LIST_COLUMNS = ("recipients",)
+STR_COLUMNS = tuple(
+    f
+    for f in EVENT_FIELDS
+    if f not in {*CATEGORY_COLUMNS, *INT_COLUMNS, *LIST_COLUMNS, "timestamp", "version"}
+)
+
+#: ``SSLv3 < TLSv1 < TLSv1/SSLv3 < TLSv1.1 < TLSv1.2 < TLSv1.3 < other``; compare with ``>= "TLSv1.2"``.
+VERSION_DTYPE = pd.CategoricalDtype([*TLS_VERSIONS, "other"], ordered=True)
+RECIPIENTS_DTYPE = pd.ArrowDtype(pa.list_(pa.string()))
+
+_VERSION_VALUES = pa.array(list(VERSION_DTYPE.categories), type=pa.string())
+_OTHER_CODE = len(TLS_VERSIONS)
+_STR_DTYPE = pd.api.types.pandas_dtype("str")
+_ARROW_TYPES = {name: pa.int64() for name in INT_COLUMNS} | {
+    "timestamp": pa.timestamp("us"),
+    "recipients": RECIPIENTS_DTYPE.pyarrow_dtype,
+}
+_ROW_TYPE = pa.struct([(name, _ARROW_TYPES.get(name, pa.string())) for name in EVENT_FIELDS])
+_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|min|s)", re.IGNORECASE)
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "min": "minutes", "s": "seconds"}
+
+When = datetime | date | str | None
+Paths = str | PathLike[str] | Iterable[str | PathLike[str]]
+
+
+def read_log(
+    paths: Paths,
+    *,
+    year: int | None = None,
+    since: When = None,
+    until: When = None,
+    tz: str | tzinfo | None = None,
+    strict: bool = False,
+    on_issue: Callable[[ParseIssue], Any] | None = None,
+    on_progress: Callable[[int], Any] | None = None,
+) -> pd.DataFrame:
+    """Read maillog files into the typed events frame (one row per TLS-relevant line, in file order).
+
+    :param paths: files, directories or ``"-"`` (see `tlslog.iter_events`).
+    :param year: year of BSD timestamps (default: inferred).
+    :param since: keep events at or after this time (datetime, date, ``"2026-11-09"``, or ``"7d"`` /
+        ``"24h"`` before the newest event); ``until``: keep events before this time.
+    :param tz: zone of naive timestamps when some lines carry an offset (default: the machine's zone).
+    :raises InputError: a source could not be read; ``StrictParseError`` in strict mode.
+    :raises ValueError: ``since`` / ``until`` is not a time, or ``tz`` is not a zone.
+
+    ``df.attrs["issues"]`` holds the `ParseIssue`s (an immutable `Issues` tuple) and ``df.attrs["stats"]`` the counts
+    (``lines``, ``events``, ``issues``, ``bytes``, ``sources``).
+
+    >>> df = read_log("/var/log/mail.log", since="7d")              # doctest: +SKIP
+    >>> df[df["version"] < "TLSv1.2"]                               # doctest: +SKIP
+    """
+    if tz is not None:
+        resolve_zone(tz)  # fail before reading, not after
+    issues: list[ParseIssue] = []
+
+    def collect(issue: ParseIssue) -> None:
+        issues.append(issue)
+        if on_issue is not None:
+            on_issue(issue)
+
+    read_bytes = 0
+
+    def progress(n: int) -> None:
+        nonlocal read_bytes
+        read_bytes += n
+        if on_progress is not None:
+            on_progress(n)
+
+    stats = ReadStats()
+    events = iter_events(paths, year=year, strict=strict, on_issue=collect, on_progress=progress, stats=stats)
+    df = filter_time(events_frame(events, tz=tz), since=since, until=until, tz=tz)
+    df.attrs["issues"] = Issues(issues)
+    df.attrs["stats"] = {
+        "lines": stats.lines,
+        "events": stats.events,
+        "issues": stats.issues,
+        "bytes": max(stats.bytes, read_bytes),  # progress reports new bytes read from disk
+        "sources": list(stats.sources),
+    }
+    return df
+
+
+def events_frame(events: Iterable[Event], *, tz: str | tzinfo | None = None) -> pd.DataFrame:
+    """The typed events frame of any events (columns ``Event._fields``, dtypes of docs/tables.md).
+
+    >>> from tlslog.records import Event
+    >>> df = events_frame([Event("starttls", version="TLSv1.2", cipher_bits=128)])
+    >>> df["version"].iloc[0] >= "TLSv1.2", str(df["cipher_bits"].dtype)
+    (True, 'Int64')
+    """
+    rows = events if isinstance(events, list | tuple) else list(events)
+    # One C-level conversion of the rows into typed columns (faster than zip(*rows) plus per-column work);
+    # aware datetimes arrive in UTC, naive ones as wall-clock time.
+    try:
+        table = pa.array(rows, type=_ROW_TYPE, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise TypeError(f"events do not match the Event field types: {err}") from None
+    raw = dict(zip(EVENT_FIELDS, table.flatten(), strict=True))
+    columns: dict[str, Any] = {}
+    for name, values in raw.items():
+        if name == "timestamp":
+            columns[name] = _timestamps(values, rows, tz)
+        elif name == "version":
+            columns[name] = _versions(values)
+        elif name in CATEGORY_COLUMNS:
+            columns[name] = _categories(values)
+        elif name in INT_COLUMNS:
+            columns[name] = pd.Int64Dtype().__from_arrow__(values)
+        elif name in LIST_COLUMNS:
+            columns[name] = pd.arrays.ArrowExtensionArray(values)
+        else:
+            columns[name] = _STR_DTYPE.__from_arrow__(values)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)), copy=False)
+
+
+def _categories(values: pa.Array) -> pd.Categorical:
+    """Sorted ``str`` categories (also for an empty or all-missing column), missing as NaN."""
+    encoded = values.dictionary_encode()
+    labels = np.array(encoded.dictionary.to_pylist(), dtype=object)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty(len(order) + 1, dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    rank[-1] = -1  # code -1 (missing) stays -1
+    return pd.Categorical.from_codes(
+        rank[codes], dtype=pd.CategoricalDtype(pd.Index(labels[order], dtype="str"))
+    )
+
+
+def _versions(values: pa.Array) -> pd.Categorical:
+    """Known protocol names keep their place in the order; any other value becomes ``other``."""
+    known = pc.index_in(values, value_set=_VERSION_VALUES)
+    codes = pc.if_else(pc.is_null(values), -1, pc.fill_null(known, _OTHER_CODE))
+    return pd.Categorical.from_codes(codes.to_numpy(zero_copy_only=False), dtype=VERSION_DTYPE)
+
+
+def _timestamps(values: pa.Array, rows: Sequence[Event], tz: str | tzinfo | None) -> pd.DatetimeIndex:
+    """``datetime64[us]`` when every timestamp is naive; ``datetime64[us, UTC]`` when any is aware."""
+    stamps = pd.DatetimeIndex(values.to_numpy(zero_copy_only=False))
+    aware = np.fromiter(
+        (e.timestamp is not None and e.timestamp.tzinfo is not None for e in rows),
+        dtype=bool,
+        count=len(rows),
+    )
+    if not aware.any():
+        return stamps
+    naive = ~aware & stamps.notna()
+    out = stamps.to_numpy(copy=True)
+    if naive.any():
+        out[naive] = _localize(stamps[naive], tz).tz_convert("UTC").tz_localize(None).to_numpy()
+    return pd.DatetimeIndex(out).tz_localize("UTC")
+
+
+def _localize(index: pd.DatetimeIndex, tz: str | tzinfo | None) -> pd.DatetimeIndex:
+    """Naive local times into ``tz``: skipped (spring) times move forward; repeated (autumn) hours
+    are inferred from the order of lines, or taken as standard time when that fails."""
+    zone = resolve_zone(tz)
+    try:
+        return index.tz_localize(zone, ambiguous="infer", nonexistent="shift_forward")
+    except (ValueError, TypeError):  # pytz AmbiguousTimeError is a ValueError
+        return index.tz_localize(
+            zone, ambiguous=np.zeros(len(index), dtype=bool), nonexistent="shift_forward"
+        )
+
+
+def resolve_zone(tz: str | tzinfo | None) -> tzinfo:
+    """The zone for naive timestamps: a zone name (``"Europe/Berlin"``), a tzinfo, or None for the machine's.
+
+    :raises ValueError: an unknown zone name.
+    """
+    if tz is None:
+        from dateutil.tz import tzlocal  # a pandas dependency; follows the C library's zone and its DST
+
+        return tzlocal()
+    if isinstance(tz, tzinfo):
+        return tz
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone: {tz!r} (use a name such as Europe/Berlin or UTC)") from None
+
+
+def parse_when(value: When, *, now: datetime | None = None) -> datetime | None:
+    """A point in time from a datetime, a date, an ISO string, or a span before ``now``.
+
+    Dates mean midnight; strings are ISO 8601 (``2026-11-09``, ``2026-11-09 14:00``,
+    ``2026-11-09T14:00:00+01:00``); ``"7d"``, ``"24h"``, ``"30min"``, ``"2w"``, ``"90s"`` are
+    relative to ``now``.
+
+    :raises ValueError: the value is none of these, or relative without ``now``.
+
+    >>> parse_when("2026-11-09"), parse_when("24h", now=datetime(2026, 11, 9, 12))
+    (datetime.datetime(2026, 11, 9, 0, 0), datetime.datetime(2026, 11, 8, 12, 0))
+    """
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if not isinstance(value, str):
+        raise ValueError(f"not a time: {value!r} (use a date, a datetime, or a span such as 7d)")
+    text = value.strip()
+    m = _RELATIVE.fullmatch(text)
+    if m:
+        if now is None:
+            raise ValueError(f"relative time {value!r} needs a reference time")
+        return now - timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"not a time: {value!r} (use 2026-11-09, '2026-11-09 14:00', or a span such as 7d, 24h)"
+        ) from None
+
+
+def filter_time(
+    df: pd.DataFrame, *, since: When = None, until: When = None, tz: str | tzinfo | None = None
+) -> pd.DataFrame:
+    """Rows with ``since <= timestamp < until`` (either bound optional); rows without a timestamp go.
+
+    Relative bounds (``"7d"``) count back from the newest timestamp in ``df``. Aware bounds
+    compare with naive columns in ``tz`` (default: the machine's zone) and the other way round.
+    """
+    if since is None and until is None:
+        return df
+    ts = df["timestamp"]
+    newest = ts.max()
+    now = None if pd.isna(newest) else newest.to_pydatetime()
+    keep = ts.notna()
+    for bound, is_lower in ((since, True), (until, False)):
+        if bound is None:
+            continue
+        if now is None and isinstance(bound, str) and _RELATIVE.fullmatch(bound.strip()):
+            parse_when(bound, now=datetime(2000, 1, 1))  # still reject junk; nothing to compare with
+            continue
+        when = _like_column(pd.Timestamp(parse_when(bound, now=now)), ts.dt.tz, tz)
+        keep &= (ts >= when) if is_lower else (ts < when)
+    return df.loc[keep.to_numpy()].reset_index(drop=True)
+
+
+def _like_column(when: pd.Timestamp, column_tz: tzinfo | None, tz: str | tzinfo | None) -> pd.Timestamp:
+    zone = resolve_zone(tz)
+    if column_tz is None:  # naive local column
+        return when if when.tzinfo is None else when.tz_convert(zone).tz_localize(None)
+    if when.tzinfo is None:
+        when = when.tz_localize(zone, ambiguous=False, nonexistent="shift_forward")
+    return when.tz_convert(column_tz)

@@ -97,6 +97,19 @@ class ParseIssue:
         return f"{where}: {self.reason}" + (f": {self.text!r}" if self.text else "")
 
 
+class Issues(tuple):
+    """An immutable sequence of `ParseIssue`.
+
+    pandas deep-copies ``DataFrame.attrs`` on every operation; being immutable, this returns itself from
+    ``__deepcopy__`` so a long list of issues costs nothing downstream.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict) -> Issues:
+        return self
+
+
 @dataclass(slots=True)
 class ReadStats:
     """Counts that a read fills in as it goes; pass one to `iter_events(stats=...)`."""
