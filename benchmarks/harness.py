@@ -5,15 +5,15 @@ Usage (from the project root, after `make test` or `make demo` has built .venv):
     .venv/bin/python benchmarks/harness.py                 # 200k and 2M lines
     .venv/bin/python benchmarks/harness.py --lines 200000  # one size
 
-For each size it generates a deterministic week (benchmarks/generate.py, cached under benchmarks/out/), then times
-three commands in fresh processes:
+For each size it generates a deterministic week (benchmarks/generate.py, kept under benchmarks/out/),
+then times three commands in fresh processes:
 
 - baseline: a bare Python loop that reads the lines and tests a substring (the floor any Python reader pays);
 - cold:     `tlslog summary FILE` with an empty cache directory;
 - cached:   the same command again (the columnar cache answers).
 
-It prints lines/s, the ratio of tlslog's time to the baseline's, and the peak resident memory of the whole process
-tree (parent and workers, sampled every 20 ms). It is run by hand, never by `make test`.
+It prints lines/s, the ratio of tlslog's time to the baseline's, and the peak resident memory of the
+whole process tree (parent and workers, sampled every 20 ms). It is run by hand, never by `make test`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def generated_log(lines: int) -> Path:
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         subprocess.run(
-            [sys.executable, str(HERE / "generate.py"), "--lines", str(lines), "--seed", "1", "--out", str(tmp)],
+            [sys.executable, str(HERE / "generate.py"), "--lines", str(lines), "--seed", "1",
+             "--out", str(tmp)],
             check=True,
         )
         tmp.rename(path)
@@ -91,7 +92,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as cache:
             for label in ("cold", "cached"):
                 secs, rss = run([*TLSLOG, "summary", str(log), "--quiet", "--cache-dir", cache])
-                print(f"{n:>9} {label:<8} {secs:>8.2f} {n / secs:>11,.0f} {secs / base:>10.2f} {rss / 2**20:>7.0f}MB")
+                ratio = secs / base
+                print(f"{n:>9} {label:<8} {secs:>8.2f} {n / secs:>11,.0f} {ratio:>10.2f} {rss / 2**20:>7.0f}MB")
 
 
 if __name__ == "__main__":

@@ -77,7 +77,8 @@ def read_log(
     :raises InputError: a source could not be read; ``StrictParseError`` in strict mode.
     :raises ValueError: ``since`` / ``until`` is not a time, or ``tz`` is not a zone.
 
-    ``df.attrs["issues"]`` holds the `ParseIssue`s (an immutable `Issues` tuple) and ``df.attrs["stats"]`` the counts
+    ``df.attrs["issues"]`` holds the `ParseIssue`s (an immutable `Issues` tuple) and
+    ``df.attrs["stats"]`` the counts
     (``lines``, ``events``, ``issues``, ``bytes``, ``sources``).
 
     >>> df = read_log("/var/log/mail.log", since="7d")              # doctest: +SKIP

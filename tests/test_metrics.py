@@ -1,0 +1,141 @@
+"""Coverage and breakdowns, and the agreement of every linked table with the generator's truth record."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_linking import LAB_SESSION, OUTBOUND, POLICY, PRE_815, frame
+
+from tlslog import (
+    by_cipher,
+    by_peer,
+    by_verify,
+    by_version,
+    coverage,
+    deliveries,
+    failures,
+    read_log,
+    receipts,
+)
+from tlslog import sessions as tls_sessions
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE, TRUTH = ROOT / "sample_logs", ROOT / "tests" / "data" / "sample_truth.json"
+
+
+@pytest.fixture(scope="module")
+def mixed() -> pd.DataFrame:
+    return frame(PRE_815 + OUTBOUND + POLICY + LAB_SESSION)
+
+
+def test_coverage_weekly_shares(mixed):
+    cov = coverage(mixed)
+    assert list(cov.columns) == [
+        "period",
+        "direction",
+        "total",
+        "encrypted",
+        "verified",
+        "tls12",
+        "weak",
+        "encrypted_share",
+        "verified_share",
+        "tls12_share",
+        "weak_share",
+    ]
+    row = cov.set_index(["period", "direction"]).loc[(pd.Timestamp("2026-03-02"), "inbound")]  # a Monday
+    # PRE_815: 8 messages from outside, 4 over TLS (a, b, f, g), f verified, f TLS 1.2, a, b, g weak
+    assert (row["total"], row["encrypted"], row["verified"], row["tls12"], row["weak"]) == (8, 4, 1, 1, 3)
+    assert row["encrypted_share"] == 0.5 and row["verified_share"] == 0.25 and row["weak_share"] == 0.75
+    out = cov.set_index(["period", "direction"]).loc[(pd.Timestamp("2026-03-02"), "outbound")]
+    # OUTBOUND: 11 recipient attempts, 4 never reached a server; POLICY and LAB are loopback (internal)
+    assert (out["total"], out["encrypted"]) == (7, 4)
+    assert set(cov["direction"].astype(str)) == {"inbound", "outbound"}
+
+
+def test_coverage_options(mixed):
+    daily = coverage(mixed, by="day", direction="outbound", include_internal=True)
+    assert set(daily["direction"].astype(str)) == {"outbound"}
+    assert daily["period"].dt.hour.eq(0).all() and len(daily) == 2
+    nov = daily.set_index("period").loc[pd.Timestamp("2026-11-22")]
+    assert nov["total"] == 7 and nov["encrypted"] == 5  # POLICY (6 attempts) + the LAB delivery
+    monthly = coverage(mixed, by="month", direction="inbound", include_internal=True)
+    assert monthly["period"].tolist() == [pd.Timestamp("2026-03-01"), pd.Timestamp("2026-11-01")]
+    with pytest.raises(ValueError):
+        coverage(mixed, by="fortnight")
+    with pytest.raises(ValueError):
+        coverage(mixed, direction="sideways")
+
+
+def test_by_peer(mixed):
+    peers = by_peer(mixed).set_index(["peer", "direction"])
+    com = peers.loc[("example.com", "inbound")]
+    assert com["total"] == 5 and com["encrypted"] == 2 and com["failures"] == 1  # accept failed from z.
+    assert com["versions"] == "TLSv1.2, TLSv1"
+    net = peers.loc[("example.net", "outbound")]
+    assert net["total"] == 4 and net["encrypted"] == 3 and net["versions"] == "TLSv1.3"
+    hosts = by_peer(mixed, by="host", direction="outbound")
+    assert "mx.example.net" in set(hosts["peer"])
+
+
+def test_breakdowns(mixed):
+    v = by_version(mixed, direction="inbound").set_index("version")
+    assert v.loc["TLSv1/SSLv3", "count"] == 2 and bool(v.loc["TLSv1/SSLv3", "weak"])
+    assert not v.loc["TLSv1.2", "weak"] and v["share"].sum() == pytest.approx(1.0)
+    c = by_cipher(mixed, direction="outbound")
+    assert list(c.columns) == ["direction", "version", "cipher", "cipher_bits", "count", "share", "weak"]
+    assert not c["weak"].any()
+    vf = by_verify(mixed, include_internal=True)
+    assert vf.groupby("direction", observed=True)["share"].sum().tolist() == pytest.approx([1.0, 1.0])
+    assert vf.set_index(["direction", "verify"]).loc[("outbound", "FAIL"), "count"] == 4  # 3 + 16417
+
+
+@pytest.mark.skipif(
+    not TRUTH.exists() or not SAMPLE.exists(), reason="sample_logs/ and the truth record not built"
+)
+def test_sample_logs_agree_with_truth():
+    truth = json.loads(TRUTH.read_text())
+    events = read_log(SAMPLE, year=2026)
+
+    def keyed(frame, keys, cols):
+        f = frame.assign(_n=frame.groupby(keys).cumcount())
+        return {
+            tuple(str(v) for v in row[: -len(cols)]): tuple(
+                None if pd.isna(v) else v for v in row[-len(cols) :]
+            )
+            for row in f[[*keys, "_n", *cols]].astype(object).itertuples(index=False)
+        }
+
+    r = receipts(events)
+    tr = pd.DataFrame(truth["receipts"])
+    assert keyed(r, ["host", "qid"], ["encrypted", "internal"]) == keyed(
+        tr, ["host", "qid"], ["encrypted", "internal"]
+    )
+    d = deliveries(events).assign(
+        status=lambda f: f["status"].astype(str), tls_failure=lambda f: f["tls_failure"].astype(object)
+    )
+    td = pd.DataFrame(truth["deliveries"])
+    keys, cols = ["host", "qid", "recipient", "pid"], ["encrypted", "status", "tls_failure", "internal"]
+    assert keyed(d, keys, cols) == keyed(td, keys, cols)
+    s = tls_sessions(events).assign(
+        outcome=lambda f: f["outcome"].astype(str), cause=lambda f: f["cause"].astype(object)
+    )
+    ts = pd.DataFrame(truth["sessions"])
+    keys, cols = ["host", "pid", "direction"], ["outcome", "cause", "messages", "internal"]
+    assert keyed(s, keys, cols) == keyed(ts, keys, cols)
+    # every delivery with a TLS failure shows up in failures() with the same cause
+    f = failures(events)
+    fcauses = Counter(c for c, rc in zip(f["cause"], f["recipients"], strict=True) for _ in rc)
+    assert set(fcauses) >= {k for k in truth["totals"]["deliveries_by_tls_failure"]}
+    cov = coverage(events, include_internal=True)
+    out_total = sum(v for k, v in truth["totals"]["deliveries_by_encrypted"].items() if k != "None")
+    assert cov.loc[cov["direction"] == "outbound", "total"].sum() == out_total
+    assert cov.loc[cov["direction"] == "inbound", "total"].sum() == truth["totals"]["receipts"]
+    assert (
+        cov.loc[cov["direction"] == "outbound", "encrypted"].sum()
+        == truth["totals"]["deliveries_by_encrypted"]["True"]
+    )
