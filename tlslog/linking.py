@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .causes import SESSION_VERIFY, classify, text_cause
+from .causes import CAUSES, SESSION_VERIFY, classify, text_cause
 from .crypto import weakness
 from .peers import InternalHosts, peer_domain
 
@@ -30,22 +30,7 @@ SMTP_MAILERS = frozenset({"esmtp", "smtp", "smtp8", "dsmtp", "relay"})
 TLS_PROTOS = frozenset({"ESMTPS", "ESMTPSA", "UTF8SMTPS", "UTF8SMTPSA"})
 VERIFIED = frozenset({"OK", "TRUSTED"})
 
-CAUSE_DTYPE = pd.CategoricalDtype(
-    [
-        "handshake_failed",
-        "too_weak",
-        "not_offered",
-        "verify_failed",
-        "cn_mismatch",
-        "subject_mismatch",
-        "issuer_mismatch",
-        "dane_failed",
-        "protocol",
-        "config",
-        "disabled_locally",
-        "other",
-    ]
-)
+CAUSE_DTYPE = pd.CategoricalDtype(CAUSES)
 STATUS_DTYPE = pd.CategoricalDtype(["sent", "deferred", "bounced", "queued"])
 OUTCOME_DTYPE = pd.CategoricalDtype(["ok", "failed"])
 DIRECTION_DTYPE = pd.CategoricalDtype(["server", "client"])
