@@ -1,11 +1,638 @@
-"""The command line (STUB: being written)."""
+"""The ``tlslog`` command line: thin typer commands over the library, output rendered by `report`.
 
+Data goes to stdout; progress, warnings and errors to stderr. Exit codes: 0 done, 1 a `TlsLogError`
+(one line ``error: ...``), 2 a usage error. Only this module prints, colours or exits.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-app = typer.Typer(no_args_is_help=True, help="Read sendmail's maillog and report on STARTTLS.")
+from . import report
+from .failures import failures
+from .frames import read_log
+from .linking import deliveries, receipts, sessions
+from .metrics import by_cipher, by_verify, by_version, coverage
+from .records import KINDS, InputError, TlsLogError
+from .report import Format, Period
+
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+    help="Read sendmail's maillog and report on STARTTLS: coverage, peers, ciphers, failures.",
+)
+err = Console(stderr=True, highlight=False)
+
+Kind = StrEnum("Kind", {k: k for k in KINDS})
+CAUSES = (
+    "handshake_failed",
+    "too_weak",
+    "not_offered",
+    "verify_failed",
+    "cn_mismatch",
+    "subject_mismatch",
+    "issuer_mismatch",
+    "dane_failed",
+    "protocol",
+    "config",
+    "disabled_locally",
+    "other",
+)
+Cause = StrEnum("Cause", {c: c for c in CAUSES})
 
 
-@app.command()
-def version() -> None:
-    """Print tlslog's version."""
-    typer.echo("tlslog 0.1.0")
+class By(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+class Direction(StrEnum):
+    inbound = "in"
+    outbound = "out"
+    both = "both"
+
+    @property
+    def library(self) -> str:
+        return {"in": "inbound", "out": "outbound", "both": "both"}[self.value]
+
+
+class PeerKey(StrEnum):
+    domain = "domain"
+    host = "host"
+
+
+class PeerSort(StrEnum):
+    volume = "volume"
+    failures = "failures"
+    unencrypted = "unencrypted"
+
+
+class ChartKind(StrEnum):
+    coverage = "coverage"
+    versions = "versions"
+    ciphers = "ciphers"
+    verify = "verify"
+    failures = "failures"
+
+
+class TableName(StrEnum):
+    events = "events"
+    sessions = "sessions"
+    receipts = "receipts"
+    deliveries = "deliveries"
+    failures = "failures"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+# -- option callbacks (bad values are usage errors, exit 2) -----------------------------------------
+
+
+def _when(value: str | None) -> str | None:
+    """Check --since/--until early; `read_log` takes the text (spans count back from the newest event)."""
+    if value is None:
+        return None
+    from .frames import parse_when
+
+    try:
+        parse_when(value, now=datetime(2000, 1, 1))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    return value
+
+
+def _internal(values: list[str] | None) -> list[str]:
+    for v in values or ():
+        if "/" in v or v.replace(".", "").isdigit() or ":" in v:
+            try:
+                ipaddress.ip_network(v, strict=False)
+            except ValueError as e:
+                raise typer.BadParameter(str(e)) from None
+    return list(values or ())
+
+
+# -- shared parameters ------------------------------------------------------------------------------
+
+Paths = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Log files, directories, globs or [bold]-[/bold] for stdin (.gz/.bz2/.xz ok). "
+        "Default: the usual maillog locations.",
+        show_default=False,
+    ),
+]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        help="Only events at or after this time: a date, a timestamp, or a span such as 7d or 12h "
+        "(before the newest event).",
+        callback=_when,
+        rich_help_panel="Input",
+    ),
+]
+Until = Annotated[
+    str | None,
+    typer.Option(
+        help="Only events before this time (same forms as --since).", callback=_when, rich_help_panel="Input"
+    ),
+]
+Year = Annotated[
+    int | None,
+    typer.Option(
+        help="Year of syslog timestamps that carry none (default: inferred).",
+        min=1970,
+        max=9999,
+        rich_help_panel="Input",
+    ),
+]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict", help="Treat lines that cannot be parsed as errors (exit 1).", rich_help_panel="Input"
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress bar, notes or warnings on stderr.", rich_help_panel="Input"
+    ),
+]
+IncludeInternal = Annotated[
+    bool,
+    typer.Option(
+        "--include-internal", help="Count loopback and internal hops as peers.", rich_help_panel="Scope"
+    ),
+]
+Internal = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--internal",
+        metavar="HOST_OR_CIDR",
+        help="A host name, address or network that is internal (repeatable).",
+        callback=_internal,
+        rich_help_panel="Scope",
+    ),
+]
+Fmt = Annotated[
+    Format,
+    typer.Option("--format", "-f", case_sensitive=False, help="Output format.", rich_help_panel="Output"),
+]
+DirectionOpt = Annotated[
+    Direction, typer.Option("--direction", "-d", case_sensitive=False, help="Inbound, outbound or both.")
+]
+Output = Annotated[Path, typer.Option("--output", "-o", help="File to write.", dir_okay=False)]
+
+
+@dataclass
+class Input:
+    """The shared input options of every command: what to read and which hops count as peers."""
+
+    paths: list[str] | None
+    since: object = None
+    until: object = None
+    year: int | None = None
+    strict: bool = False
+    quiet: bool = False
+    include_internal: bool = False
+    internal: list[str] = field(default_factory=list)
+
+    @property
+    def scope(self) -> dict:
+        return {"include_internal": self.include_internal, "internal": tuple(self.internal)}
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            err.print(Text(message), soft_wrap=True)
+
+    def load(self) -> pd.DataFrame:
+        """Read the logs, with a progress bar on a terminal, and warn about skipped lines."""
+        sources, total = _sources(self.paths, self.note)
+        with _progress(total, show=not self.quiet and err.is_terminal) as on_progress:
+            events = read_log(
+                sources,
+                year=self.year,
+                since=self.since,
+                until=self.until,
+                strict=self.strict,
+                on_progress=on_progress,
+            )
+        skipped = events.attrs.get("stats", {}).get("issues", 0)
+        if skipped:
+            self.note(f"warning: {skipped} lines skipped (parse issues); --strict makes them errors")
+        return events
+
+    def outside(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Rows of a linked table that are not internal hops, unless --include-internal."""
+        return df if self.include_internal else df[~df["internal"].fillna(False).astype(bool)]
+
+
+def _sources(paths: list[str] | None, note: Callable[[str], None]) -> tuple[list[str], int | None]:
+    """What to read (the usual locations when no paths are given) and its total size for the progress bar."""
+    from .sources import expand
+
+    found = expand(paths or None)
+    if not paths:
+        note("reading " + ", ".join(s.name for s in found))
+    sizes = [s.size for s in found]
+    total = None if None in sizes else sum(sizes)
+    return (list(paths) if paths else [s.name for s in found]), total
+
+
+@contextmanager
+def _progress(total: int | None, *, show: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar over the bytes of all inputs; the callback gets the bytes read since its last call."""
+    if not show or not total:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "reading", BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("read", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def command(*args, **kwargs):
+    """`app.command` that turns a `TlsLogError` into ``error: ...`` on stderr and exit 1."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def run(*a, **kw):
+            try:
+                return fn(*a, **kw)
+            except TlsLogError as e:
+                err.print(Text(f"error: {e}", style="red"), soft_wrap=True)
+                raise typer.Exit(1) from None
+
+        return app.command(*args, **kwargs)(run)
+
+    return register
+
+
+def _rich_table(df: pd.DataFrame) -> Table:
+    """A rich Table whose cells are literal Text (markup in log data is never interpreted)."""
+    names, rows = report.cells(df)
+    numeric = report.numeric_columns(df)
+    table = Table(box=None, header_style="bold")
+    for name, right in zip(names, numeric, strict=True):
+        table.add_column(Text(name), justify="right" if right else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(v) for v in row))
+    return table
+
+
+def emit(df: pd.DataFrame, fmt: Format, *, console: Console | None = None) -> None:
+    """Write a frame to stdout: a rich table on a terminal when it fits, else `report.render`."""
+    console = console or Console(highlight=False)
+    text = report.render(df, fmt).rstrip("\n")
+    if (
+        fmt is Format.table
+        and console.is_terminal
+        and max(map(len, text.splitlines()), default=0) < console.width
+    ):
+        console.print(_rich_table(df))
+    else:
+        typer.echo(text)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"tlslog {version('tlslog')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Read sendmail's maillog and report on STARTTLS: coverage, peers, ciphers, failures."""
+
+
+@command()
+def events(
+    paths: Paths = None,
+    kind: Annotated[
+        list[Kind] | None, typer.Option("--kind", "-k", help="Only events of this kind (repeatable).")
+    ] = None,
+    fmt: Fmt = Format.table,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+) -> None:
+    """The parsed TLS-relevant events, one per log line (empty columns left out of table/markdown)."""
+    ev = Input(paths, since, until, year, strict, quiet).load()
+    if kind:
+        ev = ev[ev["kind"].astype("str").isin([k.value for k in kind])]
+    emit(report.drop_empty(ev) if fmt in (Format.table, Format.markdown) else ev, fmt)
+
+
+@command()
+def summary(
+    paths: Paths = None,
+    fmt: Fmt = Format.table,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    include_internal: IncludeInternal = False,
+    internal: Internal = None,
+) -> None:
+    """One screen: period, lines read and skipped, sessions, coverage, versions, ciphers, failing peers,
+    weak crypto."""
+    if fmt is Format.csv:
+        raise typer.BadParameter(
+            "the summary holds several tables; use table, markdown or json", param_hint="--format"
+        )
+    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    typer.echo(report.render_summary(report.summary(inp.load(), **inp.scope), fmt).rstrip("\n"))
+
+
+@command("coverage")
+def coverage_cmd(
+    paths: Paths = None,
+    by: Annotated[By, typer.Option(help="Period length.")] = By.week,
+    direction: DirectionOpt = Direction.both,
+    fmt: Fmt = Format.table,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    include_internal: IncludeInternal = False,
+    internal: Internal = None,
+) -> None:
+    """Share of messages received and delivery attempts made over TLS (and verified), per period."""
+    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    emit(coverage(inp.load(), by=by.value, direction=direction.library, **inp.scope), fmt)
+
+
+@command()
+def peers(
+    paths: Paths = None,
+    top: Annotated[int, typer.Option(help="How many peers (0: all).", min=0)] = 20,
+    sort: Annotated[
+        PeerSort, typer.Option(help="Most messages, most failures or most in clear first.")
+    ] = PeerSort.volume,
+    by: Annotated[
+        PeerKey, typer.Option(help="Group by registrable domain or by host name.")
+    ] = PeerKey.domain,
+    direction: DirectionOpt = Direction.both,
+    fmt: Fmt = Format.table,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    include_internal: IncludeInternal = False,
+    internal: Internal = None,
+) -> None:
+    """The peers we exchange mail with: volume, encrypted and verified shares, failures, versions."""
+    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    emit(
+        report.peer_table(
+            inp.load(),
+            by=by.value,
+            direction=direction.library,
+            sort=sort.value,
+            top=top or None,
+            **inp.scope,
+        ),
+        fmt,
+    )
+
+
+@command()
+def ciphers(
+    paths: Paths = None,
+    fmt: Fmt = Format.table,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    include_internal: IncludeInternal = False,
+    internal: Internal = None,
+) -> None:
+    """TLS sessions by direction, protocol, cipher, bits and verify result; weak crypto flagged."""
+    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    emit(report.cipher_table(inp.load(), **inp.scope), fmt)
+
+
+@command("failures")
+def failures_cmd(
+    paths: Paths = None,
+    peer: Annotated[str | None, typer.Option(help="Only this peer host or domain.")] = None,
+    cause: Annotated[Cause | None, typer.Option(help="Only this cause.")] = None,
+    fail_on_any: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-any", help="Exit 1 when there is any failure (for cron; silent with --quiet)."
+        ),
+    ] = False,
+    fmt: Fmt = Format.table,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    include_internal: IncludeInternal = False,
+    internal: Internal = None,
+) -> None:
+    """TLS-caused deferrals, bounces and refusals grouped by cause and peer, with what each cause means."""
+    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    fails = inp.outside(failures(inp.load(), internal=tuple(inp.internal)))
+    groups = report.failure_groups(fails, peer=peer, cause=cause.value if cause else None)
+    if not (fail_on_any and quiet):
+        emit(groups, fmt)
+    if fail_on_any and len(groups):
+        raise typer.Exit(1)
+
+
+@command()
+def trace(
+    query: Annotated[str, typer.Argument(help="A peer host, domain or IP, an address, or a queue id.")],
+    paths: Paths = None,
+    fmt: Fmt = Format.table,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    internal: Internal = None,
+) -> None:
+    """Everything about one peer, address or queue id in time order: sessions, receipts, deliveries,
+    failures, with the TLS parameters of each."""
+    inp = Input(paths, since, until, year, strict, quiet, internal=internal or [])
+    found = report.trace(inp.load(), query, internal=inp.internal)
+    if found.empty:
+        inp.note(f"nothing found for {query}")
+    emit(found, fmt)
+
+
+@command("report")
+def report_cmd(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="weekly.html (one self-contained page) or weekly.md (Markdown for mail).",
+            dir_okay=False,
+        ),
+    ],
+    paths: Paths = None,
+    period: Annotated[
+        Period,
+        typer.Option(
+            help="last-week: the last full Monday-Sunday week in the data; "
+            "last-7-days: the 7 days before the newest event."
+        ),
+    ] = Period.last_week,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    include_internal: IncludeInternal = False,
+    internal: Internal = None,
+) -> None:
+    """The weekly report: headline numbers and change, coverage trend, peer domains, versions, ciphers,
+    failures, weak crypto."""
+    fmt = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}.get(
+        output.suffix.lower()
+    )
+    if fmt is None:
+        raise typer.BadParameter("the report file must end in .html or .md", param_hint="--output")
+    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    ev = inp.load()
+    if ev["timestamp"].dropna().empty:
+        raise InputError("no events with a timestamp to report on")
+    data = report.weekly_data(ev, period=period, **inp.scope)
+    svgs = _report_charts(data) if fmt == "html" else None
+    _write(output, report.weekly_report(ev, fmt=fmt, charts=svgs, data=data))
+    inp.note(f"wrote {output}")
+
+
+def _report_charts(data: report.Weekly) -> dict[str, str]:
+    from . import charts
+
+    out = {}
+    for key, draw, frame in (
+        ("coverage", charts.coverage_trend, data.trend),
+        ("versions", charts.versions, data.versions),
+        ("ciphers", charts.ciphers, data.ciphers),
+        ("failures", charts.failures, data.failure_rows),
+    ):
+        fig, ax = charts.new_figure((8, 3.5))
+        draw(frame, ax=ax)
+        out[key] = charts.to_svg(fig)
+    return out
+
+
+@command()
+def chart(
+    what: Annotated[ChartKind, typer.Argument(help="Which chart.", case_sensitive=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="FILE.png or FILE.svg.", dir_okay=False)],
+    paths: Paths = None,
+    by: Annotated[By, typer.Option(help="Period length of the coverage chart.")] = By.day,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    include_internal: IncludeInternal = False,
+    internal: Internal = None,
+) -> None:
+    """Draw one chart to a PNG or SVG file (coverage trend, versions, ciphers, verify, failures)."""
+    if output.suffix.lower() not in (".png", ".svg"):
+        raise typer.BadParameter("the chart file must end in .png or .svg", param_hint="--output")
+    from . import charts
+
+    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    ev, scope = inp.load(), inp.scope
+    frame = {
+        "coverage": lambda: coverage(ev, by=by.value, **scope),
+        "versions": lambda: by_version(ev, **scope),
+        "ciphers": lambda: by_cipher(ev, **scope),
+        "verify": lambda: by_verify(ev, **scope),
+        "failures": lambda: inp.outside(failures(ev, internal=scope["internal"])),
+    }[what.value]()
+    fig, ax = charts.new_figure()
+    getattr(charts, "coverage_trend" if what is ChartKind.coverage else what.value)(frame, ax=ax)
+    try:
+        charts.save(fig, output)
+    except OSError as e:
+        raise InputError(f"cannot write {output}: {e.strerror or e}") from None
+    inp.note(f"wrote {output}")
+
+
+@command()
+def export(
+    table: Annotated[TableName, typer.Option("--table", "-t", help="Which frame.")],
+    output: Output,
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="File format.")] = ExportFormat.csv,
+    paths: Paths = None,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    internal: Internal = None,
+) -> None:
+    """Write one frame (events or a linked table) to CSV, JSON or Parquet, with every row and column."""
+    inp = Input(paths, since, until, year, strict, quiet, internal=internal or [])
+    ev, internal_hops = inp.load(), tuple(inp.internal)
+    build = {
+        "events": lambda: ev,
+        "sessions": sessions,
+        "receipts": receipts,
+        "deliveries": deliveries,
+        "failures": failures,
+    }[table.value]
+    df = ev if table is TableName.events else build(ev, internal=internal_hops)
+    if fmt is ExportFormat.parquet:
+        try:
+            report.to_parquet(df, output)
+        except OSError as e:
+            raise InputError(f"cannot write {output}: {e.strerror or e}") from None
+    else:
+        _write(output, report.render(df, fmt.value))
+    inp.note(f"wrote {len(df)} rows to {output}")

@@ -1,0 +1,46 @@
+"""Every command has help text, and docs/cli.md documents every command and every option."""
+
+from pathlib import Path
+
+import pytest
+import typer
+
+from tlslog import cli
+
+DOC = Path(__file__).parent.parent / "docs" / "cli.md"
+GROUP = typer.main.get_command(cli.app)
+COMMANDS = sorted(GROUP.commands.items())
+
+
+def test_there_are_commands():
+    assert {name for name, _ in COMMANDS} >= {
+        "events",
+        "summary",
+        "coverage",
+        "peers",
+        "ciphers",
+        "failures",
+        "trace",
+        "report",
+        "chart",
+        "export",
+    }
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS)
+def test_command_and_its_parameters_have_help(name, command):
+    assert command.help and len(command.help) > 20, f"{name} has no help"
+    for param in command.params:
+        assert getattr(param, "help", None), f"{name} {param.name} has no help"
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS)
+def test_cli_md_documents_command_and_options(name, command):
+    text = DOC.read_text()
+    assert f"## `tlslog {name}" in text, f"docs/cli.md has no section for {name}"
+    section = text.split(f"## `tlslog {name}", 1)[1].split("\n## ", 1)[0]
+    common = text.split("## Common options", 1)[1].split("\n## ", 1)[0]
+    for param in command.params:
+        for opt in getattr(param, "opts", []):
+            if opt.startswith("--") and opt != "--help":
+                assert opt in section or opt in common, f"docs/cli.md does not mention {name} {opt}"
