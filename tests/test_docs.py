@@ -1,4 +1,4 @@
-"""Every command has help text, and docs/cli.md documents every command and every option."""
+"""Every command has help text, and the README documents every command and every option."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import typer
 
 from tlslog import cli
 
-DOC = Path(__file__).parent.parent / "docs" / "cli.md"
+DOC = Path(__file__).parent.parent / "README.md"
 GROUP = typer.main.get_command(cli.app)
 COMMANDS = sorted(GROUP.commands.items())
 
@@ -35,12 +35,12 @@ def test_command_and_its_parameters_have_help(name, command):
 
 
 @pytest.mark.parametrize(("name", "command"), COMMANDS)
-def test_cli_md_documents_command_and_options(name, command):
+def test_readme_documents_command_and_options(name, command):
     text = DOC.read_text()
-    assert f"## `tlslog {name}" in text, f"docs/cli.md has no section for {name}"
-    section = text.split(f"## `tlslog {name}", 1)[1].split("\n## ", 1)[0]
-    common = text.split("## Common options", 1)[1].split("\n## ", 1)[0]
+    assert f"### `tlslog {name}" in text, f"README.md has no section for {name}"
+    section = text.split(f"### `tlslog {name}", 1)[1].split("\n#", 1)[0]
+    common = text.split("### Common options", 1)[1].split("\n#", 1)[0]
     for param in command.params:
         for opt in getattr(param, "opts", []):
             if opt.startswith("--") and opt != "--help":
-                assert opt in section or opt in common, f"docs/cli.md does not mention {name} {opt}"
+                assert opt in section or opt in common, f"README.md does not mention {name} {opt}"
