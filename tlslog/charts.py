@@ -93,7 +93,8 @@ def coverage_trend(cov: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("share")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="lower left")
-    ax.figure.autofmt_xdate()
+    # This Axes' dates only: Figure.autofmt_xdate would turn every Axes of a shared figure.
+    ax.tick_params(axis="x", labelrotation=30)
     return ax
 
 

@@ -212,7 +212,7 @@ def _finish(out: pd.DataFrame | None, ev: pd.DataFrame) -> pd.DataFrame:
     out = out.assign(
         direction=_text(out["direction"]).astype(DIRECTION_DTYPE),
         cause=out["cause"].astype(object).astype(CAUSE_DTYPE),
-        result_type=pd.Series(rtype, index=out.index, dtype="str"),
+        result_type=pd.Series(rtype, index=out.index, dtype="str").astype("category"),
         explanation=pd.Series([EXPLANATIONS.get(c) for c in out["cause"]], index=out.index, dtype="str"),
         verify=_text(out["verify"]).astype("category"),
         reject=_text(out["reject"]),

@@ -7,8 +7,9 @@ of the input: linking relies on the order of lines within a process.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta, tzinfo
 from os import PathLike
 from typing import Any
@@ -19,8 +20,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .parse import iter_events
-from .records import EVENT_FIELDS, TLS_VERSIONS, Event, Issues, ParseIssue, ReadStats
+from . import sources
+from .cache import Cache
+from .fastpath import RAW_SCHEMA, raw_table
+from .parse import _reference
+from .records import EVENT_FIELDS, TLS_VERSIONS, Event, Issues, ParseIssue, StrictParseError
+from .workers import MIN_RANGE, Piece, join, plain_text, read_range, read_source, run_parallel, split_ranges
 
 CATEGORY_COLUMNS = (
     "kind", "host", "program", "direction", "verify", "cipher", "mailer", "stat", "proto", "daemon",
@@ -44,11 +49,6 @@ RECIPIENTS_DTYPE = pd.ArrowDtype(pa.list_(pa.string()))
 _VERSION_VALUES = pa.array(list(VERSION_DTYPE.categories), type=pa.string())
 _OTHER_CODE = len(TLS_VERSIONS)
 _STR_DTYPE = pd.api.types.pandas_dtype("str")
-_ARROW_TYPES = {name: pa.int64() for name in INT_COLUMNS} | {
-    "timestamp": pa.timestamp("us"),
-    "recipients": RECIPIENTS_DTYPE.pyarrow_dtype,
-}
-_ROW_TYPE = pa.struct([(name, _ARROW_TYPES.get(name, pa.string())) for name in EVENT_FIELDS])
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|min|s)", re.IGNORECASE)
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "min": "minutes", "s": "seconds"}
 
@@ -66,6 +66,9 @@ def read_log(
     strict: bool = False,
     on_issue: Callable[[ParseIssue], Any] | None = None,
     on_progress: Callable[[int], Any] | None = None,
+    cache_dir: str | PathLike[str] | None = None,
+    use_cache: bool = True,
+    jobs: int | None = None,
 ) -> pd.DataFrame:
     """Read maillog files into the typed events frame (one row per TLS-relevant line, in file order).
 
@@ -74,11 +77,13 @@ def read_log(
     :param since: keep events at or after this time (datetime, date, ``"2026-11-09"``, or ``"7d"`` /
         ``"24h"`` before the newest event); ``until``: keep events before this time.
     :param tz: zone of naive timestamps when some lines carry an offset (default: the machine's zone).
+    :param cache_dir: where parsed files are kept (default ``$XDG_CACHE_HOME/tlslog`` or ``~/.cache/tlslog``);
+        ``use_cache=False`` neither reads nor writes it.
+    :param jobs: worker processes for large files (default: the number of CPUs; 1: none).
     :raises InputError: a source could not be read; ``StrictParseError`` in strict mode.
     :raises ValueError: ``since`` / ``until`` is not a time, or ``tz`` is not a zone.
 
-    ``df.attrs["issues"]`` holds the `ParseIssue`s (an immutable `Issues` tuple) and
-    ``df.attrs["stats"]`` the counts
+    ``df.attrs["issues"]`` holds the `ParseIssue`s (an immutable `Issues` tuple) and ``df.attrs["stats"]`` the counts
     (``lines``, ``events``, ``issues``, ``bytes``, ``sources``).
 
     >>> df = read_log("/var/log/mail.log", since="7d")              # doctest: +SKIP
@@ -86,33 +91,82 @@ def read_log(
     """
     if tz is not None:
         resolve_zone(tz)  # fail before reading, not after
+    found = sources.expand(paths)
+    cache = Cache.open(cache_dir) if use_cache else None
+    pieces = _read_pieces(found, year, cache, jobs or os.cpu_count() or 1, on_progress)
     issues: list[ParseIssue] = []
-
-    def collect(issue: ParseIssue) -> None:
-        issues.append(issue)
-        if on_issue is not None:
-            on_issue(issue)
-
-    read_bytes = 0
-
-    def progress(n: int) -> None:
-        nonlocal read_bytes
-        read_bytes += n
-        if on_progress is not None:
-            on_progress(n)
-
-    stats = ReadStats()
-    events = iter_events(paths, year=year, strict=strict, on_issue=collect, on_progress=progress, stats=stats)
-    df = filter_time(events_frame(events, tz=tz), since=since, until=until, tz=tz)
+    for piece in pieces:
+        for _, kind, issue in sorted(piece.issues, key=lambda x: (x[0], x[1])):
+            if strict and kind == 1:
+                raise StrictParseError(issue)
+            issues.append(issue)
+            if on_issue is not None:
+                on_issue(issue)
+    table = pa.concat_tables([p.table for p in pieces]) if pieces else RAW_SCHEMA.empty_table()
+    df = filter_time(frame_of(table, tz=tz), since=since, until=until, tz=tz)
     df.attrs["issues"] = Issues(issues)
     df.attrs["stats"] = {
-        "lines": stats.lines,
-        "events": stats.events,
-        "issues": stats.issues,
-        "bytes": max(stats.bytes, read_bytes),  # progress reports new bytes read from disk
-        "sources": list(stats.sources),
+        "lines": sum(p.lines for p in pieces),
+        "events": table.num_rows,
+        "issues": len(issues),
+        "bytes": sum(p.bytes for p in pieces),
+        "sources": [s.name for s in found],
     }
     return df
+
+
+def _read_pieces(
+    found: list[sources.Source],
+    year: int | None,
+    cache: Cache | None,
+    jobs: int,
+    on_progress: Callable[[int], Any] | None,
+) -> list[Piece]:
+    """One piece per source: from the cache, the cache plus the file's new end, or parsed (in parallel)."""
+    done: dict[int, Piece] = {}
+    hits: set[int] = set()
+    tasks: list[tuple[int, tuple]] = []  # (source number, read_range arguments)
+    kept: dict[int, Piece] = {}  # cached beginnings of grown files
+    for n, src in enumerate(found):
+        reference = _reference(src, year)
+        plain = src.path is not None and plain_text(src.path)
+        hit = None
+        if cache is not None and src.path is not None:
+            hit = cache.load(src.path, year=year, name=src.name, plain=plain)
+        if hit is not None and not hit.grown:
+            done[n] = hit.piece
+            hits.add(n)
+            if on_progress is not None and hit.piece.bytes:
+                on_progress(hit.piece.bytes)
+            continue
+        if hit is not None:
+            kept[n] = hit.piece
+            if on_progress is not None and hit.piece.bytes:
+                on_progress(hit.piece.bytes)
+            tasks.append((n, (str(src.path), src.name, reference, hit.piece.end, None, hit.piece.lines)))
+        elif plain and jobs > 1 and (src.size or 0) >= 2 * MIN_RANGE:
+            ranges = split_ranges(str(src.path), 0, jobs)
+            tasks += [(n, (str(src.path), src.name, reference, a, b, 0 if a == 0 else None)) for a, b in ranges]
+        else:
+            done[n] = read_source(src, reference, on_progress)
+    results = run_parallel([t for _, t in tasks], jobs)
+    for (n, _), piece in zip(tasks, results, strict=True):
+        if on_progress is not None and piece.bytes:
+            on_progress(piece.bytes)
+    by_source: dict[int, list[Piece]] = {}
+    for (n, _), piece in zip(tasks, results, strict=True):
+        by_source.setdefault(n, []).append(piece)
+    for n, parts in by_source.items():
+        piece = join([kept[n], *parts] if n in kept else parts)
+        if (piece.source_issues and len(parts) > 1) or (n in kept and parts[0].source_issues):
+            # damage reports are capped and summarised per file: read it in one go instead
+            piece = read_source(found[n], _reference(found[n], year))
+        done[n] = piece
+    if cache is not None:
+        for n, src in enumerate(found):
+            if src.path is not None and n not in hits:
+                cache.store(src.path, done[n], year=year)
+    return [done[n] for n in range(len(found))]
 
 
 def events_frame(events: Iterable[Event], *, tz: str | tzinfo | None = None) -> pd.DataFrame:
@@ -124,17 +178,17 @@ def events_frame(events: Iterable[Event], *, tz: str | tzinfo | None = None) -> 
     (True, 'Int64')
     """
     rows = events if isinstance(events, list | tuple) else list(events)
-    # One C-level conversion of the rows into typed columns (faster than zip(*rows) plus per-column work);
-    # aware datetimes arrive in UTC, naive ones as wall-clock time.
-    try:
-        table = pa.array(rows, type=_ROW_TYPE, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-        raise TypeError(f"events do not match the Event field types: {err}") from None
-    raw = dict(zip(EVENT_FIELDS, table.flatten(), strict=True))
+    return frame_of(raw_table(rows), tz=tz)
+
+
+def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame:
+    """The typed events frame of a raw events table (`tlslog.fastpath.RAW_SCHEMA`)."""
+    aware = table.column("aware").to_numpy(zero_copy_only=False).astype(bool) if table.num_rows else None
     columns: dict[str, Any] = {}
-    for name, values in raw.items():
+    for name in EVENT_FIELDS:
+        values = table.column(name).combine_chunks()
         if name == "timestamp":
-            columns[name] = _timestamps(values, rows, tz)
+            columns[name] = _timestamps(values, aware, tz)
         elif name == "version":
             columns[name] = _versions(values)
         elif name in CATEGORY_COLUMNS:
@@ -145,7 +199,7 @@ def events_frame(events: Iterable[Event], *, tz: str | tzinfo | None = None) -> 
             columns[name] = pd.arrays.ArrowExtensionArray(values)
         else:
             columns[name] = _STR_DTYPE.__from_arrow__(values)
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)), copy=False)
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
 
 
 def _categories(values: pa.Array) -> pd.Categorical:
@@ -169,15 +223,10 @@ def _versions(values: pa.Array) -> pd.Categorical:
     return pd.Categorical.from_codes(codes.to_numpy(zero_copy_only=False), dtype=VERSION_DTYPE)
 
 
-def _timestamps(values: pa.Array, rows: Sequence[Event], tz: str | tzinfo | None) -> pd.DatetimeIndex:
+def _timestamps(values: pa.Array, aware: np.ndarray | None, tz: str | tzinfo | None) -> pd.DatetimeIndex:
     """``datetime64[us]`` when every timestamp is naive; ``datetime64[us, UTC]`` when any is aware."""
     stamps = pd.DatetimeIndex(values.to_numpy(zero_copy_only=False))
-    aware = np.fromiter(
-        (e.timestamp is not None and e.timestamp.tzinfo is not None for e in rows),
-        dtype=bool,
-        count=len(rows),
-    )
-    if not aware.any():
+    if aware is None or not aware.any():
         return stamps
     naive = ~aware & stamps.notna()
     out = stamps.to_numpy(copy=True)

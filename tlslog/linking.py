@@ -584,6 +584,12 @@ def _finish_sessions(
     linked_msgs = pd.concat([rcp[["session_id", "qid"]], d[["session_id", "qid"]]], ignore_index=True)
     linked_msgs = linked_msgs[linked_msgs["session_id"].notna()]
     messages = linked_msgs.groupby(linked_msgs["session_id"].astype("int64")).size()
+    # a client summary names only the host it connected to; the to= lines it carried give the address
+    carried = d.loc[d["session_id"].notna() & d["relay_ip"].notna(), ["session_id", "relay_ip"]]
+    address = carried.groupby(carried["session_id"].astype("int64"))["relay_ip"].first()
+    s["relay_ip"] = _text(s["relay_ip"]).fillna(
+        pd.Series(address.reindex(sid[rows]).to_numpy(), index=s.index, dtype="str")
+    )
     s = s.assign(
         direction=_text(s["direction"]).astype(DIRECTION_DTYPE),
         outcome=pd.Series(np.where(pd.isna(cause), "ok", "failed"), index=s.index).astype(OUTCOME_DTYPE),
@@ -596,8 +602,10 @@ def _finish_sessions(
     return s.reset_index(drop=True)
 
 
-def _public(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return frame[[c for c in columns if c in frame.columns]]
+def _public(frame: pd.DataFrame, columns: list[str], time: str) -> pd.DataFrame:
+    """The public columns, rows in time order (lines of one second keep their log order)."""
+    frame = frame[[c for c in columns if c in frame.columns]]
+    return frame.sort_values(time, kind="stable", na_position="first").reset_index(drop=True)
 
 
 def sessions(
@@ -614,7 +622,7 @@ def sessions(
     >>> s = tlslog.sessions(tlslog.read_log("sample_logs/"))               # doctest: +SKIP
     >>> s.groupby(["direction", "version"], observed=True).size()          # doctest: +SKIP
     """
-    return _public(link(events, gap=gap, internal=internal).sessions, SESSION_COLUMNS)
+    return _public(link(events, gap=gap, internal=internal).sessions, SESSION_COLUMNS, "start")
 
 
 def receipts(
@@ -629,7 +637,7 @@ def receipts(
     >>> r = tlslog.receipts(tlslog.read_log("sample_logs/"))               # doctest: +SKIP
     >>> r.loc[~r["internal"], "encrypted"].mean()                          # doctest: +SKIP
     """
-    return _public(link(events, gap=gap, internal=internal).receipts, RECEIPT_COLUMNS)
+    return _public(link(events, gap=gap, internal=internal).receipts, RECEIPT_COLUMNS, "timestamp")
 
 
 def deliveries(
@@ -644,4 +652,4 @@ def deliveries(
     >>> d = tlslog.deliveries(tlslog.read_log("sample_logs/"))             # doctest: +SKIP
     >>> d[d["tls_failure"].notna()][["qid", "recipient", "tls_failure"]]   # doctest: +SKIP
     """
-    return _public(link(events, gap=gap, internal=internal).deliveries, DELIVERY_COLUMNS)
+    return _public(link(events, gap=gap, internal=internal).deliveries, DELIVERY_COLUMNS, "timestamp")

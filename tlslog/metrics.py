@@ -192,6 +192,8 @@ def _breakdown(events, keys, direction, include_internal, internal, weak: bool) 
         out = out.join(t.groupby(["direction", *keys], observed=True, dropna=False).agg(weak=("weak", "any")))
     out = out.reset_index()
     out = out.assign(share=out["count"] / out.groupby("direction", observed=True)["count"].transform("sum"))
+    if weak:
+        out["weak"] = out["weak"].astype("boolean")
     out = out[["direction", *keys, "count", "share", *(["weak"] if weak else [])]]
     return out.sort_values(["direction", "count"], ascending=[True, False], ignore_index=True)
 
@@ -208,8 +210,8 @@ def by_version(
     >>> tlslog.by_version(tlslog.read_log("sample_logs/"), direction="inbound")  # doctest: +SKIP
     """
     out = _breakdown(events, ["version"], direction, include_internal, internal, weak=False)
-    old = pd.Series([is_tls12_or_newer(v) is False for v in out["version"].astype(object)], dtype=bool)
-    return out.assign(weak=old.to_numpy())
+    old = [is_tls12_or_newer(v) is False for v in out["version"].astype(object)]
+    return out.assign(weak=pd.array(old, dtype="boolean"))
 
 
 def by_cipher(

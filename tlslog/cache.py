@@ -1,0 +1,167 @@
+"""The columnar cache: each log file's raw events table, issues and counts as one Parquet file.
+
+An entry is found by the file's identity (device and inode), and trusted only when the first block
+of the file still hashes the same. Same size and mtime: a hit. Larger, plain text and complete
+(ended with a newline): the file grew, and only the part after the stored byte offset is read. A
+rotated log (``maillog`` renamed ``maillog.1``) keeps its inode and first block: still a hit, under
+its new name. Entries are written atomically (temporary file, then `os.replace`); a damaged entry is
+a miss, and an unwritable directory means no caching, never an error.
+
+>>> cache = Cache.open("~/.cache/tlslog")                           # doctest: +SKIP
+>>> cache.load(Path("/var/log/maillog"), year=None)                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .fastpath import RAW_SCHEMA
+from .records import ParseIssue
+from .workers import Piece
+
+__all__ = ["Cache", "Hit", "default_dir"]
+
+HEAD = 4096  #: bytes hashed to recognise a file
+MAX_ENTRIES = 512
+_CODE_FILES = ("grammar.py", "parse.py", "fastpath.py", "sources.py", "records.py", "workers.py", "cache.py")
+
+
+def default_dir() -> Path:
+    """``$XDG_CACHE_HOME/tlslog``, else ``~/.cache/tlslog``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tlslog"
+
+
+def _code_version() -> str:
+    h = hashlib.sha1(str(RAW_SCHEMA).encode())
+    here = Path(__file__).parent
+    for name in _CODE_FILES:
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:
+            h.update(name.encode())
+    return h.hexdigest()[:16]
+
+
+_CODE = _code_version()
+
+
+@dataclass(frozen=True)
+class Identity:
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    head: str  #: sha1 of the first `HEAD` bytes (or of the whole file when it is shorter)
+
+    @property
+    def key(self) -> str:
+        return f"{self.dev:x}-{self.ino:x}"
+
+
+@dataclass
+class Hit:
+    """A usable entry: ``piece`` holds the stored lines; ``grown`` says the file has more after ``piece.end``."""
+
+    piece: Piece
+    grown: bool
+
+
+def identity(path: Path, head_len: int = HEAD) -> Identity | None:
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            head = f.read(head_len)
+    except OSError:
+        return None
+    return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, hashlib.sha1(head).hexdigest())
+
+
+class Cache:
+    """A cache directory; `open` gives None when it cannot be used."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike | None = None) -> Cache | None:
+        path = Path(os.path.expanduser(folder)) if folder is not None else default_dir()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        if not os.access(path, os.W_OK | os.X_OK):
+            return None
+        return cls(path)
+
+    def _file(self, ident: Identity) -> Path:
+        return self.folder / f"{ident.key}.parquet"
+
+    def load(self, path: Path, *, year: int | None, name: str, plain: bool) -> Hit | None:
+        """The stored parse of ``path`` (issues renamed to ``name``), or None."""
+        ident = identity(path)
+        if ident is None:
+            return None
+        entry = self._file(ident)
+        try:
+            table = pq.read_table(entry)
+            meta = json.loads(table.schema.metadata[b"tlslog"])
+        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+            return None
+        if meta.get("code") != _CODE or meta.get("year") != year:
+            return None
+        same = meta["size"] == ident.size and meta["mtime_ns"] == ident.mtime_ns
+        if same and meta["head"] == ident.head:
+            grown = False
+        elif plain and meta["complete"] and not meta["source_issues"] and ident.size > meta["size"]:
+            again = identity(path, meta["head_len"])
+            if again is None or again.head != meta["head"]:
+                return None
+            grown = True
+        else:
+            return None
+        try:
+            issues = [(i, k, ParseIssue(name, n, r, t)) for i, k, n, r, t in meta["issues"]]
+            table = table.replace_schema_metadata(None).select(RAW_SCHEMA.names).cast(RAW_SCHEMA)
+        except (ValueError, TypeError, KeyError, pa.ArrowException):
+            return None
+        piece = Piece(table, issues, meta["lines"], meta["bytes"], meta["end"], meta["complete"])
+        return Hit(piece, grown)
+
+    def store(self, path: Path, piece: Piece, *, year: int | None) -> None:
+        """Write the parse of the whole file ``path``; failures are ignored (the cache is optional)."""
+        ident = identity(path)
+        if ident is None or ident.size < piece.end:
+            return
+        meta = {
+            "code": _CODE, "year": year, "size": ident.size, "mtime_ns": ident.mtime_ns, "head": ident.head,
+            "head_len": min(HEAD, ident.size), "lines": piece.lines, "bytes": piece.bytes, "end": piece.end,
+            "complete": piece.complete and piece.end == ident.size, "source_issues": piece.source_issues,
+            "issues": [[i, k, x.lineno, x.reason, x.text] for i, k, x in piece.issues],
+        }  # fmt: skip
+        table = piece.table.replace_schema_metadata({"tlslog": json.dumps(meta)})
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".parquet")
+            os.close(fd)
+            try:
+                pq.write_table(table, tmp, compression="zstd")
+                os.replace(tmp, self._file(ident))
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            self._prune()
+        except (OSError, pa.ArrowException):
+            return
+
+    def _prune(self) -> None:
+        entries = sorted(self.folder.glob("*.parquet"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-MAX_ENTRIES]:
+            old.unlink(missing_ok=True)

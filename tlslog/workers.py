@@ -1,0 +1,216 @@
+"""Reading sources into raw event tables: whole files, the new end of a grown file, byte ranges of a
+large file in worker processes.
+
+A `Piece` is the parse of consecutive lines of one source: the raw events table (`fastpath.RAW_SCHEMA`),
+the issues in the order `tlslog.iter_events` reports them, and where it ended. Pieces of one file
+join into the same result as one sequential read (tests/test_parallel.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from multiprocessing import get_context
+
+import pyarrow as pa
+
+from . import sources
+from .fastpath import RAW_SCHEMA, parse_block
+from .records import ParseIssue
+
+__all__ = ["Piece", "join", "read_range", "read_source", "run_parallel", "split_ranges"]
+
+BATCH = 50_000  #: lines parsed per columnar call
+MIN_RANGE = 16 << 20  #: smallest byte range worth a worker process
+
+
+@dataclass
+class Piece:
+    """The parse of lines ``first_line`` .. ``first_line + lines - 1`` of one source."""
+
+    table: pa.Table
+    issues: list[tuple[int, int, ParseIssue]] = field(default_factory=list)  #: (line index, 0 source/1 line, issue)
+    lines: int = 0
+    bytes: int = 0
+    end: int = 0  #: byte offset after the last line read (plain files)
+    complete: bool = True  #: the source ended with a newline (a grown file may be continued)
+    source_issues: bool = False  #: reading reported damage (binary, NULs, long lines, bad UTF-8...)
+    first_line: int | None = 0  #: index of the first line in the source (None: not known yet)
+
+
+def _parse_blocks(
+    blocks: Iterator[list[str]], name: str, reference: datetime, base: int, issues: list, consumed: list[int]
+) -> tuple[list[pa.Table], int]:
+    tables: list[pa.Table] = []
+    batch: list[str] = []
+    start = base
+    for block in blocks:
+        batch.extend(block)
+        consumed[0] += len(block)
+        if len(batch) >= BATCH:
+            tables.append(_parse(batch, name, reference, start, issues))
+            start += len(batch)
+            batch = []
+    if batch:
+        tables.append(_parse(batch, name, reference, start, issues))
+        start += len(batch)
+    return tables, start - base
+
+
+def _parse(batch: list[str], name: str, reference: datetime, start: int, issues: list) -> pa.Table:
+    table, found = parse_block(batch, source=name, reference=reference, first_lineno=start + 1)
+    issues.extend((i.lineno - 1, 1, i) for i in found)
+    return table
+
+
+def read_source(
+    source: sources.Source, reference: datetime, on_progress: Callable[[int], None] | None = None
+) -> Piece:
+    """The whole source (plain, compressed, JSON, stdin) as one piece, exactly as `iter_events` reads it."""
+    issues: list[tuple[int, int, ParseIssue]] = []
+    consumed = [0]
+    nbytes = [0]
+
+    def on_issue(issue: ParseIssue) -> None:
+        issues.append((consumed[0], 0, issue))
+
+    def progress(n: int) -> None:
+        nbytes[0] += n
+        if on_progress is not None:
+            on_progress(n)
+
+    blocks = sources._read_blocks(source, progress, on_issue)
+    tables, lines = _parse_blocks(blocks, source.name, reference, 0, issues, consumed)
+    end, complete = _ending(source) if plain_text(source.path or "") else (0, False)
+    piece = Piece(_concat(tables), issues, lines, nbytes[0], end, complete)
+    piece.source_issues = any(kind == 0 for _, kind, _ in issues)
+    return piece
+
+
+def _ending(source: sources.Source) -> tuple[int, bool]:
+    if source.path is None:
+        return 0, False
+    try:
+        with open(source.path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size:
+                f.seek(size - 1)
+                return size, f.read(1) == b"\n"
+            return 0, True
+    except OSError:
+        return 0, False
+
+
+def plain_text(path: str | os.PathLike) -> bool:
+    """A file that may be read from any line boundary: not compressed, not JSON lines."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64 << 10)
+    except OSError:
+        return False
+    if sources._sniff(head) is not None or os.fspath(path).endswith((".gz", ".bz2", ".xz", ".zst")):
+        return False
+    first = next((line for line in head.splitlines() if line.strip()), b"")
+    return not first.lstrip().startswith(b"{")
+
+
+def read_range(
+    path: str, name: str, reference: datetime, start: int, stop: int | None, first_line: int | None
+) -> Piece:
+    """Lines of a plain file from byte ``start`` (a line start) to ``stop`` (a line start, or None: the end).
+
+    ``first_line`` is the index of the first line when known; with None, lines and issues are numbered
+    from 0 and `join` shifts them.
+    """
+    issues: list[tuple[int, int, ParseIssue]] = []
+    consumed = [0]
+    base = first_line or 0
+    got = [0]
+    with open(path, "rb", buffering=0) as raw:
+        raw.seek(start)
+        left = [None if stop is None else stop - start]
+
+        def read(n: int) -> bytes:
+            if left[0] is not None:
+                if left[0] <= 0:
+                    return b""
+                n = min(n, left[0])
+            data = raw.read(n)
+            if left[0] is not None:
+                left[0] -= len(data)
+            got[0] += len(data)
+            return data
+
+        def on_issue(issue: ParseIssue) -> None:
+            issues.append((base + consumed[0], 0, issue))
+
+        state = sources._State(name, on_issue)
+        # never 0 inside a file: sources strips a byte-order mark only from the first line
+        sentinel = 1 if start and not base else 0
+        state.lineno = base + sentinel
+        tables, lines = _parse_blocks(sources._blocks(read, state), name, reference, base, issues, consumed)
+        if stop is None:
+            state.finish()
+    if sentinel:
+        issues = [(i, k, replace(x, lineno=x.lineno - 1) if k == 0 and x.lineno else x) for i, k, x in issues]
+    piece = Piece(_concat(tables), issues, lines, got[0], start + got[0], True, first_line=first_line)
+    piece.source_issues = any(kind == 0 for _, kind, _ in issues)
+    if stop is None:
+        piece.complete = _ending(sources.Source(name, sources.Path(path), reference, None))[1]
+    return piece
+
+
+def split_ranges(path: str, start: int, parts: int) -> list[tuple[int, int | None]]:
+    """Cut a plain file from ``start`` into about ``parts`` byte ranges at line boundaries."""
+    size = os.path.getsize(path)
+    step = max(MIN_RANGE, (size - start) // max(parts, 1) + 1)
+    cuts = [start]
+    with open(path, "rb") as f:
+        at = start + step
+        while at < size:
+            f.seek(at)
+            rest = f.readline()
+            at += len(rest)
+            if at >= size:
+                break
+            cuts.append(at)
+            at += step
+    return [(a, b) for a, b in zip(cuts, [*cuts[1:], None], strict=True)]
+
+
+def join(pieces: Sequence[Piece]) -> Piece:
+    """Consecutive pieces of one file as one piece; pieces numbered from 0 are shifted after the ones before."""
+    tables, issues = [], []
+    line = pieces[0].first_line or 0
+    for p in pieces:
+        shift = line if p.first_line is None else 0
+        for index, kind, issue in p.issues:
+            if shift and issue.lineno:
+                issue = replace(issue, lineno=issue.lineno + shift)
+            issues.append((index + shift, kind, issue))
+        tables.append(p.table)
+        line += p.lines
+    first, last = pieces[0], pieces[-1]
+    out = Piece(_concat(tables), issues, sum(p.lines for p in pieces), sum(p.bytes for p in pieces))
+    out.end, out.complete, out.first_line = last.end, last.complete, first.first_line
+    out.source_issues = any(p.source_issues for p in pieces)
+    return out
+
+
+def run_parallel(tasks: Sequence[tuple], jobs: int) -> list[Piece]:
+    """`read_range` for every task, in worker processes (spawned: safe in notebooks and threads)."""
+    if jobs <= 1 or len(tasks) <= 1:
+        return [read_range(*t) for t in tasks]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(read_range, *t) for t in tasks[1:]]
+        first = read_range(*tasks[0])  # the parent works too
+        return [first, *(f.result() for f in futures)]
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    if not tables:
+        return RAW_SCHEMA.empty_table()
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
