@@ -48,8 +48,16 @@ def generated_log(lines: int) -> Path:
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         subprocess.run(
-            [sys.executable, str(HERE / "generate.py"), "--lines", str(lines), "--seed", "1",
-             "--out", str(tmp)],
+            [
+                sys.executable,
+                str(HERE / "generate.py"),
+                "--lines",
+                str(lines),
+                "--seed",
+                "1",
+                "--out",
+                str(tmp),
+            ],
             check=True,
         )
         tmp.rename(path)
@@ -79,9 +87,24 @@ def line_count(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
 
 
+# the same work through the library, for when the CLI lacks --cache-dir; "read" stops after read_log
+LIBRARY = (
+    "import sys\n"
+    "from tlslog import frames, report\n"
+    "df = frames.read_log(sys.argv[1], cache_dir=sys.argv[2])\n"
+    "if sys.argv[3] == 'summary':\n"
+    "    print(report.render_summary(report.summary(df), report.Format.table))\n"
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, action="append", help="log size(s); default 200000 and 2000000")
+    parser.add_argument(
+        "--library",
+        choices=["summary", "read"],
+        help="call the library instead of the CLI (read: read_log only)",
+    )
     args = parser.parse_args()
     print(f"{'lines':>9} {'run':<8} {'seconds':>8} {'lines/s':>11} {'x baseline':>10} {'peak RSS':>9}")
     for size in args.lines or [200_000, 2_000_000]:
@@ -91,9 +114,15 @@ def main() -> None:
         print(f"{n:>9} {'baseline':<8} {base:>8.2f} {n / base:>11,.0f} {1:>10.2f} {base_rss / 2**20:>7.0f}MB")
         with tempfile.TemporaryDirectory() as cache:
             for label in ("cold", "cached"):
-                secs, rss = run([*TLSLOG, "summary", str(log), "--quiet", "--cache-dir", cache])
+                if args.library:
+                    cmd = [sys.executable, "-c", LIBRARY, str(log), cache, args.library]
+                else:
+                    cmd = [*TLSLOG, "summary", str(log), "--quiet", "--cache-dir", cache]
+                secs, rss = run(cmd)
                 ratio = secs / base
-                print(f"{n:>9} {label:<8} {secs:>8.2f} {n / secs:>11,.0f} {ratio:>10.2f} {rss / 2**20:>7.0f}MB")
+                print(
+                    f"{n:>9} {label:<8} {secs:>8.2f} {n / secs:>11,.0f} {ratio:>10.2f} {rss / 2**20:>7.0f}MB"
+                )
 
 
 if __name__ == "__main__":

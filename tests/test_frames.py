@@ -12,7 +12,7 @@ import pytest
 
 from tlslog import frames
 from tlslog.frames import VERSION_DTYPE, events_frame, filter_time, parse_when, read_log
-from tlslog.records import EVENT_FIELDS, Event, ParseIssue, ReadStats, StrictParseError
+from tlslog.records import EVENT_FIELDS, Event, ParseIssue, StrictParseError
 
 PLUS1 = timezone(timedelta(hours=1))
 
@@ -314,32 +314,32 @@ def test_filter_rejects_junk():
 
 @pytest.fixture
 def fake_iter_events(monkeypatch):
+    """The reading layer replaced by a stand-in that returns the sample events as one parsed piece."""
+    from tlslog.fastpath import raw_table
+    from tlslog.workers import Piece
+
     calls = {}
     issue = ParseIssue("maillog", 3, "unreadable STARTTLS line", "STARTTLS=server, relay=")
 
-    def iter_events(paths, *, year, strict, on_issue, on_progress, stats: ReadStats):
-        calls.update(paths=paths, year=year, strict=strict, on_progress=on_progress)
-        stats.sources.append("maillog")
-        for i, event in enumerate(sample_events()):
-            on_progress(150)
-            stats.lines += 1
-            stats.bytes += 150
-            if i == 2:
-                stats.lines += 1
-                stats.issues += 1
-                on_issue(issue)
-            stats.events += 1
-            yield event
+    def read_pieces(found, year, cache, jobs, on_progress):
+        calls.update(paths=[s.name for s in found], year=year, jobs=jobs)
+        for _ in sample_events():
+            if on_progress is not None:
+                on_progress(150)
+        return [Piece(raw_table(sample_events()), [(2, 1, issue)], lines=5, bytes=600)]
 
-    monkeypatch.setattr(frames, "iter_events", iter_events)
+    monkeypatch.setattr(frames.sources, "expand", lambda paths: [frames.sources.Source(paths, None, None, 0)])
+    monkeypatch.setattr(frames, "_read_pieces", read_pieces)
     return calls, issue
 
 
 def test_read_log_fills_attrs_and_passes_options(fake_iter_events):
     calls, issue = fake_iter_events
     seen, progress = [], []
-    df = read_log("maillog", year=2026, strict=False, on_issue=seen.append, on_progress=progress.append)
-    assert (calls["paths"], calls["year"], calls["strict"]) == ("maillog", 2026, False)
+    df = read_log(
+        "maillog", year=2026, strict=False, on_issue=seen.append, on_progress=progress.append, jobs=3
+    )
+    assert (calls["paths"], calls["year"], calls["jobs"]) == (["maillog"], 2026, 3)
     assert progress == [150] * 4  # the caller's on_progress sees every report
     assert len(df) == 4
     assert list(df.attrs["issues"]) == [issue]

@@ -326,7 +326,7 @@ def test_bsd_year_inferred_against_now():
     ],
 )
 def test_bsd_year_rollover(stamp, reference, year):
-    event = parse._parse(f"{stamp} vm sm-mta[1]: {MESSAGES[0]}", None, reference)
+    event = parse.parse_event(f"{stamp} vm sm-mta[1]: {MESSAGES[0]}", None, reference)
     assert event.timestamp.year == year
 
 

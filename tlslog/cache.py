@@ -69,7 +69,7 @@ class Identity:
 
 @dataclass
 class Hit:
-    """A usable entry: ``piece`` holds the stored lines; ``grown`` says the file has more after ``piece.end``."""
+    """A usable entry: ``piece`` holds the stored lines; ``grown``: the file has more after ``piece.end``."""
 
     piece: Piece
     grown: bool

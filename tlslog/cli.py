@@ -177,6 +177,23 @@ Quiet = Annotated[
         "--quiet", "-q", help="No progress bar, notes or warnings on stderr.", rich_help_panel="Input"
     ),
 ]
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Where parsed logs are cached (default: the user's cache directory, ~/.cache/tlslog).",
+        file_okay=False,
+        rich_help_panel="Input",
+    ),
+]
+NoCache = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Parse everything again; neither read nor write the cache.",
+        rich_help_panel="Input",
+    ),
+]
 IncludeInternal = Annotated[
     bool,
     typer.Option(
@@ -215,6 +232,8 @@ class Input:
     quiet: bool = False
     include_internal: bool = False
     internal: list[str] = field(default_factory=list)
+    cache_dir: Path | None = None
+    no_cache: bool = False
 
     @property
     def scope(self) -> dict:
@@ -235,6 +254,8 @@ class Input:
                 until=self.until,
                 strict=self.strict,
                 on_progress=on_progress,
+                cache_dir=self.cache_dir,
+                use_cache=not self.no_cache,
             )
         skipped = events.attrs.get("stats", {}).get("issues", 0)
         if skipped:
@@ -355,9 +376,11 @@ def events(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
 ) -> None:
     """The parsed TLS-relevant events, one per log line (empty columns left out of table/markdown)."""
-    ev = Input(paths, since, until, year, strict, quiet).load()
+    ev = Input(paths, since, until, year, strict, quiet, cache_dir=cache_dir, no_cache=no_cache).load()
     if kind:
         ev = ev[ev["kind"].astype("str").isin([k.value for k in kind])]
     emit(report.drop_empty(ev) if fmt in (Format.table, Format.markdown) else ev, fmt)
@@ -372,6 +395,8 @@ def summary(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     include_internal: IncludeInternal = False,
     internal: Internal = None,
 ) -> None:
@@ -381,7 +406,18 @@ def summary(
         raise typer.BadParameter(
             "the summary holds several tables; use table, markdown or json", param_hint="--format"
         )
-    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    inp = Input(
+        paths,
+        since,
+        until,
+        year,
+        strict,
+        quiet,
+        include_internal,
+        internal or [],
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
     typer.echo(report.render_summary(report.summary(inp.load(), **inp.scope), fmt).rstrip("\n"))
 
 
@@ -396,11 +432,24 @@ def coverage_cmd(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     include_internal: IncludeInternal = False,
     internal: Internal = None,
 ) -> None:
     """Share of messages received and delivery attempts made over TLS (and verified), per period."""
-    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    inp = Input(
+        paths,
+        since,
+        until,
+        year,
+        strict,
+        quiet,
+        include_internal,
+        internal or [],
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
     emit(coverage(inp.load(), by=by.value, direction=direction.library, **inp.scope), fmt)
 
 
@@ -421,11 +470,24 @@ def peers(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     include_internal: IncludeInternal = False,
     internal: Internal = None,
 ) -> None:
     """The peers we exchange mail with: volume, encrypted and verified shares, failures, versions."""
-    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    inp = Input(
+        paths,
+        since,
+        until,
+        year,
+        strict,
+        quiet,
+        include_internal,
+        internal or [],
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
     emit(
         report.peer_table(
             inp.load(),
@@ -448,11 +510,24 @@ def ciphers(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     include_internal: IncludeInternal = False,
     internal: Internal = None,
 ) -> None:
     """TLS sessions by direction, protocol, cipher, bits and verify result; weak crypto flagged."""
-    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    inp = Input(
+        paths,
+        since,
+        until,
+        year,
+        strict,
+        quiet,
+        include_internal,
+        internal or [],
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
     emit(report.cipher_table(inp.load(), **inp.scope), fmt)
 
 
@@ -473,11 +548,24 @@ def failures_cmd(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     include_internal: IncludeInternal = False,
     internal: Internal = None,
 ) -> None:
     """TLS-caused deferrals, bounces and refusals grouped by cause and peer, with what each cause means."""
-    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    inp = Input(
+        paths,
+        since,
+        until,
+        year,
+        strict,
+        quiet,
+        include_internal,
+        internal or [],
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
     fails = inp.outside(failures(inp.load(), internal=tuple(inp.internal)))
     groups = report.failure_groups(fails, peer=peer, cause=cause.value if cause else None)
     if not (fail_on_any and quiet):
@@ -496,11 +584,23 @@ def trace(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     internal: Internal = None,
 ) -> None:
     """Everything about one peer, address or queue id in time order: sessions, receipts, deliveries,
     failures, with the TLS parameters of each."""
-    inp = Input(paths, since, until, year, strict, quiet, internal=internal or [])
+    inp = Input(
+        paths,
+        since,
+        until,
+        year,
+        strict,
+        quiet,
+        internal=internal or [],
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
     found = report.trace(inp.load(), query, internal=inp.internal)
     if found.empty:
         inp.note(f"nothing found for {query}")
@@ -531,6 +631,8 @@ def report_cmd(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     include_internal: IncludeInternal = False,
     internal: Internal = None,
 ) -> None:
@@ -541,7 +643,18 @@ def report_cmd(
     )
     if fmt is None:
         raise typer.BadParameter("the report file must end in .html or .md", param_hint="--output")
-    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    inp = Input(
+        paths,
+        since,
+        until,
+        year,
+        strict,
+        quiet,
+        include_internal,
+        internal or [],
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
     ev = inp.load()
     if ev["timestamp"].dropna().empty:
         raise InputError("no events with a timestamp to report on")
@@ -578,6 +691,8 @@ def chart(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     include_internal: IncludeInternal = False,
     internal: Internal = None,
 ) -> None:
@@ -586,7 +701,18 @@ def chart(
         raise typer.BadParameter("the chart file must end in .png or .svg", param_hint="--output")
     from . import charts
 
-    inp = Input(paths, since, until, year, strict, quiet, include_internal, internal or [])
+    inp = Input(
+        paths,
+        since,
+        until,
+        year,
+        strict,
+        quiet,
+        include_internal,
+        internal or [],
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
     ev, scope = inp.load(), inp.scope
     frame = {
         "coverage": lambda: coverage(ev, by=by.value, **scope),
@@ -615,10 +741,22 @@ def export(
     year: Year = None,
     strict: Strict = False,
     quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     internal: Internal = None,
 ) -> None:
     """Write one frame (events or a linked table) to CSV, JSON or Parquet, with every row and column."""
-    inp = Input(paths, since, until, year, strict, quiet, internal=internal or [])
+    inp = Input(
+        paths,
+        since,
+        until,
+        year,
+        strict,
+        quiet,
+        internal=internal or [],
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+    )
     ev, internal_hops = inp.load(), tuple(inp.internal)
     build = {
         "events": lambda: ev,

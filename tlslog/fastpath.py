@@ -1,7 +1,7 @@
 """Columnar fast path: a block of lines to the raw events table, with the grammar's own regexes.
 
 The grammar (pyparsing) stays the one definition of the log language. This module derives a
-columnar reader from its pieces and gives the same events as `parse._parse` line by line:
+columnar reader from its pieces and gives the same events as `parse.parse_event` line by line:
 
 - the prefilter is ``grammar.PREFILTER`` as one RE2 alternation (``pyarrow.compute``);
 - the envelope is ``grammar.syslog_envelope.re`` without its no-timestamp branch, translated to RE2
@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import grammar
-from .parse import _bsd_time, _foreign, _parse, _timestamp, classify
+from .parse import bsd_time, classify, is_foreign, parse_event
 from .records import EVENT_FIELDS, Event, ParseIssue
 
 __all__ = ["RAW_SCHEMA", "parse_block", "raw_table", "re2"]
@@ -161,8 +161,9 @@ _RECEIPT = _rule_pattern("receipt", {"sender": "{0,1000}"})
 _DELIVERY = _rule_pattern("delivery", {})
 # lines the syslog envelope may take first: rfc5424 wants "<", FortiMail "date=" / "time="
 _SYSLOG_START = "^[A-Z0-9]"
-_BSD_TS = r"^(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>[0-9]{1,2}) (?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})" + (
-    r"(?:\.(?P<frac>[0-9]{1,9}))?$"
+_BSD_TS = (
+    r"^(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>[0-9]{1,2}) (?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})"
+    + (r"(?:\.(?P<frac>[0-9]{1,9}))?$")
 )
 _INTEGER = "^-?[0-9]{1,18}$"
 _MONTHS = pa.array(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])
@@ -191,11 +192,12 @@ def parse_block(
 ) -> tuple[pa.Table, list[ParseIssue]]:
     """Parse consecutive lines of one source into the raw events table and the lines' parse issues.
 
-    Gives exactly what ``parse._parse`` and ``parse.classify`` give line by line (``fast=False``
+    Gives exactly what ``parse.parse_event`` and ``parse.classify`` give line by line (``fast=False``
     runs that path, for tests). ``reference`` dates BSD timestamps as in `tlslog.iter_events`.
 
     >>> table, issues = parse_block(["Nov 22 03:04:12 vm sm-mta[1]: STARTTLS=server, relay=x, "
-    ...     "version=TLSv1.3, verify=OK, cipher=C, bits=256/256"], source="x", reference=datetime(2026, 12, 1))
+    ...     "version=TLSv1.3, verify=OK, cipher=C, bits=256/256"],
+    ...     source="x", reference=datetime(2026, 12, 1))
     >>> table.column("cipher_bits").to_pylist(), issues
     ([256], [])
     """
@@ -281,7 +283,7 @@ def _slow(
     issues: list[ParseIssue] = []
     for i in rows:
         line = lines[i]
-        event = _parse(line, None, reference)
+        event = parse_event(line, None, reference)
         if event is not None:
             events.append(event)
             numbers.append(i)
@@ -304,7 +306,9 @@ def _bodies(env: pa.StructArray) -> tuple[list[tuple[np.ndarray, pa.Table]], np.
     msg = pc.struct_field(env, "msg")
     qid = pc.struct_field(env, "qid")
     has_qid = pc.and_(pc.not_equal(qid, ""), pc.not_equal(qid, "NOQUEUE")).fill_null(False)
-    foreign = _map_unique(pc.struct_field(env, "program"), lambda p: _foreign(p), pa.bool_()).fill_null(False)
+    foreign = _map_unique(pc.struct_field(env, "program"), lambda p: is_foreign(p), pa.bool_()).fill_null(
+        False
+    )
     ours = pc.invert(foreign)
     done = np.zeros(len(env), dtype=bool)
     parts = []
@@ -366,14 +370,18 @@ def _int(a: pa.Array) -> pa.Array:
 
 def _field(tail: pa.Array, key: str) -> pa.Array:
     """``split_fields(tail)[key]`` for a key before the terminal one (first occurrence wins)."""
-    return pc.struct_field(pc.extract_regex(tail, rf"(?:^|, ){key}=(?P<v>.*?)(?:, [A-Za-z_]{{1,24}}=|$)"), "v")
+    return pc.struct_field(
+        pc.extract_regex(tail, rf"(?:^|, ){key}=(?P<v>.*?)(?:, [A-Za-z_]{{1,24}}=|$)"), "v"
+    )
 
 
 def _cut(tail: pa.Array, terminal: str) -> tuple[pa.Array, pa.Array]:
     """The text before the terminal key and the terminal key's value (the rest of the text)."""
     m = pc.extract_regex(tail, rf"^(?P<head>.*?), {terminal}=(?P<value>.*)$")
     has = m.is_valid()
-    return pc.if_else(has, pc.struct_field(m, "head"), tail), pc.if_else(has, pc.struct_field(m, "value"), None)
+    return pc.if_else(has, pc.struct_field(m, "head"), tail), pc.if_else(
+        has, pc.struct_field(m, "value"), None
+    )
 
 
 def _map_unique(a: pa.Array, fn: Callable[[Any], Any], type_: pa.DataType) -> pa.Array:
@@ -429,21 +437,27 @@ def _split_stat(text: pa.Array) -> tuple[pa.Array, pa.Array]:
 def _column(n: int, **columns: pa.Array) -> pa.Table:
     schema = _body_schema()
     arrays = [columns.get(f.name, pa.nulls(n, f.type)) for f in schema]
-    return pa.Table.from_arrays([pc.cast(a, f.type) for a, f in zip(arrays, schema, strict=True)], schema=schema)
+    return pa.Table.from_arrays(
+        [pc.cast(a, f.type) for a, f in zip(arrays, schema, strict=True)], schema=schema
+    )
 
 
 def _receipts(g: pa.StructArray) -> pa.Table:
-    """``grammar._conv_receipt`` on a column of receipt matches."""
+    """``grammar.convert_receipt`` on a column of receipt matches."""
     n = len(g)
     head, relay = _cut(pc.struct_field(g, "tail"), "relay")
     host, ip = _relays(relay)
     sender = _map_unique(
-        pc.struct_field(g, "sender"), lambda s: grammar._conv_receipt({"sender": s, "fields": {"x": ""}})["sender"], pa.string()
+        pc.struct_field(g, "sender"),
+        lambda s: grammar.convert_receipt({"sender": s, "fields": {"x": ""}})["sender"],
+        pa.string(),
     )
     body = pc.binary_join_element_wise("bodytype=", _field(head, "bodytype"), "")
     auth = pc.binary_join_element_wise("auth=", _field(head, "auth"), "")
     # (binary_join_element_wise's null_handling="skip" drops rows where every value is null)
-    detail = pc.if_else(body.is_null(), auth, pc.if_else(auth.is_null(), body, pc.binary_join_element_wise(body, auth, ", ")))
+    detail = pc.if_else(
+        body.is_null(), auth, pc.if_else(auth.is_null(), body, pc.binary_join_element_wise(body, auth, ", "))
+    )
     return _column(
         n,
         kind=pa.repeat("receipt", n), direction=pa.repeat("server", n), relay_host=host, relay_ip=ip,
@@ -455,7 +469,7 @@ def _receipts(g: pa.StructArray) -> pa.Table:
 
 
 def _deliveries(g: pa.StructArray) -> pa.Table:
-    """``grammar._conv_delivery`` on a column of delivery matches."""
+    """``grammar.convert_delivery`` on a column of delivery matches."""
     n = len(g)
     head, stat_value = _cut(pc.struct_field(g, "tail"), "stat")
     stat, stat_text = _split_stat(stat_value)
@@ -502,7 +516,7 @@ def _with_envelope(body: pa.Table, env: pa.StructArray, rows: np.ndarray, refere
 
 
 def _bsd_stamps(ts: pa.Array, reference: datetime) -> tuple[pa.Array, np.ndarray]:
-    """BSD timestamps dated like ``parse._bsd_time`` against ``reference``; the mask marks rows whose
+    """BSD timestamps dated like ``parse.bsd_time`` against ``reference``; the mask marks rows whose
     timestamp is of another kind (ISO) or whose year needs the line-by-line rule (a day the year
     changes in), left for the slow path."""
     n = len(ts)
@@ -515,8 +529,8 @@ def _bsd_stamps(ts: pa.Array, reference: datetime) -> tuple[pa.Array, np.ndarray
     def year_of(key: str | None) -> int | None:
         if key is None:
             return None
-        first = _bsd_time(key + " 00:00:00", None, reference)
-        last = _bsd_time(key + " 23:59:59.999999", None, reference)
+        first = bsd_time(key + " 00:00:00", None, reference)
+        last = bsd_time(key + " 23:59:59.999999", None, reference)
         if first is None and last is None:
             return -1  # no such day in any year tried
         if first is None or last is None or first.year != last.year:
@@ -526,7 +540,10 @@ def _bsd_stamps(ts: pa.Array, reference: datetime) -> tuple[pa.Array, np.ndarray
     year = _map_unique(day_key, year_of, pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
     year = np.where(bsd, year, -1)
     slow |= bsd & (year == -2)
-    month = pc.index_in(pc.struct_field(m, "mon"), value_set=_MONTHS).fill_null(-1).to_numpy(zero_copy_only=False) + 1
+    month = (
+        pc.index_in(pc.struct_field(m, "mon"), value_set=_MONTHS).fill_null(-1).to_numpy(zero_copy_only=False)
+        + 1
+    )
     ints = {
         k: pc.cast(pc.struct_field(m, k), pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
         for k in ("day", "h", "m", "s")
@@ -544,8 +561,3 @@ def _bsd_stamps(ts: pa.Array, reference: datetime) -> tuple[pa.Array, np.ndarray
         clock = ((ints["h"][good] * 60 + ints["m"][good]) * 60 + ints["s"][good]) * 1_000_000 + micro[good]
         out[good] = day.astype("datetime64[us]") + clock.astype("timedelta64[us]")
     return pa.array(out, type=pa.timestamp("us"), from_pandas=True), slow
-
-
-def timestamp_of(ts: str | None, reference: datetime) -> datetime | None:
-    """The line-by-line timestamp rule (for tests): ``parse._timestamp`` without an explicit year."""
-    return _timestamp(ts, None, reference)

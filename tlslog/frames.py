@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 from . import sources
 from .cache import Cache
 from .fastpath import RAW_SCHEMA, raw_table
-from .parse import _reference
+from .parse import reference_time
 from .records import EVENT_FIELDS, TLS_VERSIONS, Event, Issues, ParseIssue, StrictParseError
-from .workers import MIN_RANGE, Piece, join, plain_text, read_range, read_source, run_parallel, split_ranges
+from .workers import MIN_RANGE, Piece, join, plain_text, read_source, run_parallel, split_ranges
 
 CATEGORY_COLUMNS = (
     "kind", "host", "program", "direction", "verify", "cipher", "mailer", "stat", "proto", "daemon",
@@ -77,14 +77,14 @@ def read_log(
     :param since: keep events at or after this time (datetime, date, ``"2026-11-09"``, or ``"7d"`` /
         ``"24h"`` before the newest event); ``until``: keep events before this time.
     :param tz: zone of naive timestamps when some lines carry an offset (default: the machine's zone).
-    :param cache_dir: where parsed files are kept (default ``$XDG_CACHE_HOME/tlslog`` or ``~/.cache/tlslog``);
+    :param cache_dir: where parsed files are kept (default ``$XDG_CACHE_HOME/tlslog``, ``~/.cache/tlslog``);
         ``use_cache=False`` neither reads nor writes it.
     :param jobs: worker processes for large files (default: the number of CPUs; 1: none).
     :raises InputError: a source could not be read; ``StrictParseError`` in strict mode.
     :raises ValueError: ``since`` / ``until`` is not a time, or ``tz`` is not a zone.
 
-    ``df.attrs["issues"]`` holds the `ParseIssue`s (an immutable `Issues` tuple) and ``df.attrs["stats"]`` the counts
-    (``lines``, ``events``, ``issues``, ``bytes``, ``sources``).
+    ``df.attrs["issues"]`` holds the `ParseIssue`s (an immutable `Issues` tuple) and ``df.attrs["stats"]``
+    the counts (``lines``, ``events``, ``issues``, ``bytes``, ``sources``).
 
     >>> df = read_log("/var/log/mail.log", since="7d")              # doctest: +SKIP
     >>> df[df["version"] < "TLSv1.2"]                               # doctest: +SKIP
@@ -128,7 +128,7 @@ def _read_pieces(
     tasks: list[tuple[int, tuple]] = []  # (source number, read_range arguments)
     kept: dict[int, Piece] = {}  # cached beginnings of grown files
     for n, src in enumerate(found):
-        reference = _reference(src, year)
+        reference = reference_time(src, year)
         plain = src.path is not None and plain_text(src.path)
         hit = None
         if cache is not None and src.path is not None:
@@ -146,11 +146,13 @@ def _read_pieces(
             tasks.append((n, (str(src.path), src.name, reference, hit.piece.end, None, hit.piece.lines)))
         elif plain and jobs > 1 and (src.size or 0) >= 2 * MIN_RANGE:
             ranges = split_ranges(str(src.path), 0, jobs)
-            tasks += [(n, (str(src.path), src.name, reference, a, b, 0 if a == 0 else None)) for a, b in ranges]
+            tasks += [
+                (n, (str(src.path), src.name, reference, a, b, 0 if a == 0 else None)) for a, b in ranges
+            ]
         else:
             done[n] = read_source(src, reference, on_progress)
     results = run_parallel([t for _, t in tasks], jobs)
-    for (n, _), piece in zip(tasks, results, strict=True):
+    for piece in results:
         if on_progress is not None and piece.bytes:
             on_progress(piece.bytes)
     by_source: dict[int, list[Piece]] = {}
@@ -160,7 +162,7 @@ def _read_pieces(
         piece = join([kept[n], *parts] if n in kept else parts)
         if (piece.source_issues and len(parts) > 1) or (n in kept and parts[0].source_issues):
             # damage reports are capped and summarised per file: read it in one go instead
-            piece = read_source(found[n], _reference(found[n], year))
+            piece = read_source(found[n], reference_time(found[n], year))
         done[n] = piece
     if cache is not None:
         for n, src in enumerate(found):

@@ -91,7 +91,7 @@ ISO_TS_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)
 TAG_RE = r"[\w.@/-]{1,48}"
 
 # `QID: `, `NOQUEUE: `, `QID[n]: ` or `[n]: `, then the message (everything else).
-_PREFIX_RE = (
+PREFIX_RE = (
     rf"[ \ufeff]*(?:(?P<qid>{QID_RE}|NOQUEUE)(?:\[(?P<part>\d{{1,3}})\])?: +|\[(?P<npart>\d{{1,3}})\]: +)?"
     r"(?P<msg>(?s:.*))"
 )
@@ -101,13 +101,13 @@ syslog_envelope = _rx(
     rf"(?:(?P<ts>{BSD_TS_RE}|{ISO_TS_RE}) {{1,3}}(?:(?P<host>[^\s\[\]]{{1,255}}) {{1,3}})?"
     rf"|(?!{QID_RE}\[)(?={TAG_RE}\[))"  # no timestamp: a bare `tag[pid]:` (but not `QID[part]:`)
     rf"(?P<program>{TAG_RE})(?:\[(?P<pid>\d{{1,10}})\])?: *"
-    r"(?:\[ID \d{1,10} [\w.]{1,40}\] *)?" + _PREFIX_RE
+    r"(?:\[ID \d{1,10} [\w.]{1,40}\] *)?" + PREFIX_RE
 ).set_name("syslog_envelope")
 
 rfc5424_envelope = _rx(
     rf"<(?P<pri>\d{{1,3}})>1 (?:(?P<ts>{ISO_TS_RE})|-) (?:-|(?P<host>\S{{1,255}})) "
     r"(?:-|(?P<program>\S{1,48})) "
-    r"(?:-|(?P<pid>\d{1,10})|\S{1,128}) \S{1,32} (?:-|(?:\[(?:[^\]\\]|\\.){0,2000}\])+)(?: |$)" + _PREFIX_RE
+    r"(?:-|(?P<pid>\d{1,10})|\S{1,128}) \S{1,32} (?:-|(?:\[(?:[^\]\\]|\\.){0,2000}\])+)(?: |$)" + PREFIX_RE
 ).set_name("rfc5424_envelope")
 
 fortimail_envelope = _rx(
@@ -115,9 +115,9 @@ fortimail_envelope = _rx(
     r"\bmsg=\"(?P<fmsg>(?:[^\"\\]|\\.)*)\""
 ).set_name("fortimail_envelope")
 
-bare_envelope = _rx(_PREFIX_RE).set_name("bare_envelope")
+bare_envelope = _rx(PREFIX_RE).set_name("bare_envelope")
 #: the QID prefix applied to a FortiMail ``msg="..."`` text (compiled once, shared with the fast path)
-MSG_PREFIX = re.compile(_PREFIX_RE)
+MSG_PREFIX = re.compile(PREFIX_RE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,7 +494,7 @@ _FROM_TERMINAL = ("relay",)
 _TO_TERMINAL = ("stat",)
 
 
-def _conv_receipt(g: Groups) -> Fields:
+def convert_receipt(g: Groups) -> Fields:
     f = g.get("fields") or split_fields(g["tail"], _FROM_TERMINAL)
     sender = g["sender"].strip()
     if sender.startswith("<") and sender.endswith(">") and sender != "<>":
@@ -517,7 +517,7 @@ def _conv_receipt(g: Groups) -> Fields:
     }
 
 
-def _conv_delivery(g: Groups) -> Fields:
+def convert_delivery(g: Groups) -> Fields:
     f = g.get("fields") or split_fields(g["tail"], _TO_TERMINAL)
     stat, stat_text = split_stat(f.get("stat"))
     reply = f.get("reply")
@@ -746,8 +746,8 @@ class BodyRule:
 #: Rules in the order they are tried; the first that matches wins.
 BODY_RULES: tuple[BodyRule, ...] = (
     BodyRule("starttls", "starttls", STARTTLS_PREFILTER, starttls_summary, _conv_starttls),
-    BodyRule("delivery", "delivery", DELIVERY_PREFILTER, delivery_line, _conv_delivery, needs_qid=True),
-    BodyRule("receipt", "receipt", RECEIPT_PREFILTER, receipt_line, _conv_receipt, needs_qid=True),
+    BodyRule("delivery", "delivery", DELIVERY_PREFILTER, delivery_line, convert_delivery, needs_qid=True),
+    BodyRule("receipt", "receipt", RECEIPT_PREFILTER, receipt_line, convert_receipt, needs_qid=True),
     BodyRule("tls_reject", "tls_reject", REJECT_PREFILTER, tls_reject_line, _conv_reject),
     BodyRule("handshake", "tls_error", HANDSHAKE_PREFILTER, handshake_error, _conv_handshake),
     BodyRule("cert", "tls_cert", CERT_PREFILTER, cert_line, _conv_cert),

@@ -32,11 +32,11 @@ _FOREIGN = re.compile(
 _MAYBE_OURS = re.compile(r"STARTTLS[=:]|ruleset=(?:tls_|try_tls)|TLSA=")
 
 
-def _foreign(program: str | None) -> bool:
+def is_foreign(program: str | None) -> bool:
     return program is not None and ("/" in program or _FOREIGN.match(program) is not None)
 
 
-def _bsd_time(ts: str, year: int | None, reference: datetime | None) -> datetime | None:
+def bsd_time(ts: str, year: int | None, reference: datetime | None) -> datetime | None:
     mon, day, clock = ts.split()
     month = _MONTHS.get(mon)
     if month is None:
@@ -62,28 +62,28 @@ def _bsd_time(ts: str, year: int | None, reference: datetime | None) -> datetime
     return None
 
 
-def _timestamp(ts: str | None, year: int | None, reference: datetime | None) -> datetime | None:
+def timestamp_of(ts: str | None, year: int | None, reference: datetime | None) -> datetime | None:
     if not ts:
         return None
     try:
         if ts[0].isdigit():
             return datetime.fromisoformat(_FRACTION.sub(r"\1\2", ts).replace(",", "."))
-        return _bsd_time(ts, year, reference)
+        return bsd_time(ts, year, reference)
     except ValueError:
         return None
 
 
-def _parse(line: str, year: int | None, reference: datetime | None) -> Event | None:
+def parse_event(line: str, year: int | None, reference: datetime | None) -> Event | None:
     if not any(p in line for p in grammar.PREFILTER):
         return None
     env = grammar.parse_envelope(line)
-    if _foreign(env["program"]):
+    if is_foreign(env["program"]):
         return None
     fields = grammar.parse_message(env["msg"], has_qid=env["qid"] is not None)
     if fields is None:
         return None
     return Event(
-        timestamp=_timestamp(env["ts"], year, reference),
+        timestamp=timestamp_of(env["ts"], year, reference),
         host=env["host"],
         program=env["program"],
         pid=env["pid"],
@@ -103,7 +103,7 @@ def parse_line(line: str, *, year: int | None = None) -> Event | None:
     >>> e.kind, e.relay_host, e.relay_ip, e.timestamp.year
     ('starttls', None, '184.21.104.253', 2012)
     """
-    return _parse(line, year, None)
+    return parse_event(line, year, None)
 
 
 def classify(line: str) -> str | None:
@@ -119,7 +119,7 @@ def classify(line: str) -> str | None:
     if not any(p in line for p in grammar.PREFILTER):
         return None
     env = grammar.parse_envelope(line)
-    if _foreign(env["program"]) or (env["part"] or 0) > 1:
+    if is_foreign(env["program"]) or (env["part"] or 0) > 1:
         return None
     msg = env["msg"]
     if _MAYBE_OURS.match(msg):
@@ -136,7 +136,7 @@ def classify(line: str) -> str | None:
     return None
 
 
-def _reference(source: sources.Source, year: int | None) -> datetime:
+def reference_time(source: sources.Source, year: int | None) -> datetime:
     ref = source.reference
     if year is None:
         return ref
@@ -183,11 +183,11 @@ def iter_events(
 
     for source in sources.expand(paths):
         st.sources.append(source.name)
-        reference = _reference(source, year)
+        reference = reference_time(source, year)
         lines = sources.read_lines(source, on_progress=progress, on_issue=report)
         for lineno, line in enumerate(lines, 1):
             st.lines += 1
-            event = _parse(line, None, reference)
+            event = parse_event(line, None, reference)
             if event is not None:
                 st.events += 1
                 yield event

@@ -257,10 +257,10 @@ def read_lines(
     >>> next(read_lines(src))                                          # doctest: +SKIP
     'Nov 22 03:04:12 vm sm-mta[16051]: STARTTLS=server, relay=localhost [127.0.0.1], ...'
     """
-    return chain.from_iterable(_read_blocks(source, on_progress, on_issue))
+    return chain.from_iterable(read_blocks(source, on_progress, on_issue))
 
 
-def _read_blocks(
+def read_blocks(
     source: Source, on_progress: Callable[[int], None] | None, on_issue: Callable[[ParseIssue], None] | None
 ) -> Iterator[list[str]]:
     """The lines of `source` in lists, one per block read; `chain` flattens them in C, which is fast."""
@@ -279,7 +279,7 @@ def _read_blocks(
         if source.path is not None:
             raw.close()
         raise InputError(f"cannot read {source.name}: {e.strerror or e}") from None
-    state = _State(source.name, on_issue)
+    state = SourceState(source.name, on_issue)
     try:
         yield from _decoded_blocks(source, reader, state)
         reader.flush()
@@ -289,8 +289,8 @@ def _read_blocks(
             raw.close()
 
 
-def _decoded_blocks(source: Source, reader: _Reader, state: _State) -> Iterator[list[str]]:
-    kind = _sniff(reader.head)
+def _decoded_blocks(source: Source, reader: _Reader, state: SourceState) -> Iterator[list[str]]:
+    kind = sniff_compression(reader.head)
     suffix_kind = _SUFFIX_KIND.get(Path(source.name).suffix.lower())
     read: Callable[[int], bytes] = reader.read
     if not reader.head:
@@ -307,7 +307,7 @@ def _decoded_blocks(source: Source, reader: _Reader, state: _State) -> Iterator[
         state.issue("format", 0, f"named like a {suffix_kind} archive but not compressed; read as plain text")
     json_mode: bool | None = None  # decided by the first non-empty line
     try:
-        for block in _blocks(read, state):
+        for block in decode_blocks(read, state):
             if json_mode is None:
                 head = next((s for s in block if s.strip()), None)
                 if head is not None:
@@ -324,7 +324,7 @@ def _decoded_blocks(source: Source, reader: _Reader, state: _State) -> Iterator[
         )
 
 
-def _sniff(head: bytes) -> str | None:
+def sniff_compression(head: bytes) -> str | None:
     kind = next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
     if kind == "bzip2" and not head[3:4].isdigit():  # "BZh" then the block size, 1-9
         return None
@@ -388,7 +388,7 @@ def _guarded(read: Callable[[int], bytes]) -> Callable[[int], bytes]:
     return guarded_read
 
 
-class _State:
+class SourceState:
     """Per-source bookkeeping: lines yielded so far and issues, capped per kind."""
 
     def __init__(self, name: str, on_issue: Callable[[ParseIssue], None] | None):
@@ -424,7 +424,7 @@ class _State:
             self.on_issue(ParseIssue(self.name, lineno, reason))
 
 
-def _blocks(read: Callable[[int], bytes], state: _State) -> Iterator[list[str]]:
+def decode_blocks(read: Callable[[int], bytes], state: SourceState) -> Iterator[list[str]]:
     """Read big chunks and cut them into lists of decoded lines; overlong lines never build up in memory."""
     carry = b""
     long_head: bytes | None = None  # the start of a line too long to keep, whose end is being skipped
@@ -456,7 +456,7 @@ def _blocks(read: Callable[[int], bytes], state: _State) -> Iterator[list[str]]:
         yield _decode_block(carry + b"\n", state)
 
 
-def _decode_block(body: bytes, state: _State) -> list[str]:
+def _decode_block(body: bytes, state: SourceState) -> list[str]:
     """Lines of `body` (which ends with a newline); the common case costs a few C calls per block."""
     if not state.pending_nuls and not body.translate(None, _TEXT_BYTES):
         try:
@@ -478,7 +478,7 @@ def _decode_block(body: bytes, state: _State) -> list[str]:
     return [_line(b, state) for b in raw_lines]
 
 
-def _line(b: bytes, state: _State, length: int | None = None) -> str:
+def _line(b: bytes, state: SourceState, length: int | None = None) -> str:
     """Decode one line the careful way; `length` is the true length of a line already cut to MAX_LINE."""
     state.lineno += 1
     lineno = state.lineno
@@ -524,7 +524,7 @@ def _excerpt(b: bytes, n: int = 60) -> str:
 # -- JSON lines --
 
 
-def _json_block(block: list[str], lineno: int, state: _State) -> list[str]:
+def _json_block(block: list[str], lineno: int, state: SourceState) -> list[str]:
     out = []
     for n, s in enumerate(block, lineno):
         if not s or s.isspace():

@@ -32,7 +32,9 @@ class Piece:
     """The parse of lines ``first_line`` .. ``first_line + lines - 1`` of one source."""
 
     table: pa.Table
-    issues: list[tuple[int, int, ParseIssue]] = field(default_factory=list)  #: (line index, 0 source/1 line, issue)
+    issues: list[tuple[int, int, ParseIssue]] = field(
+        default_factory=list
+    )  #: (line index, 0 source/1 line, issue)
     lines: int = 0
     bytes: int = 0
     end: int = 0  #: byte offset after the last line read (plain files)
@@ -51,16 +53,16 @@ def _parse_blocks(
         batch.extend(block)
         consumed[0] += len(block)
         if len(batch) >= BATCH:
-            tables.append(_parse(batch, name, reference, start, issues))
+            tables.append(parse_event(batch, name, reference, start, issues))
             start += len(batch)
             batch = []
     if batch:
-        tables.append(_parse(batch, name, reference, start, issues))
+        tables.append(parse_event(batch, name, reference, start, issues))
         start += len(batch)
     return tables, start - base
 
 
-def _parse(batch: list[str], name: str, reference: datetime, start: int, issues: list) -> pa.Table:
+def parse_event(batch: list[str], name: str, reference: datetime, start: int, issues: list) -> pa.Table:
     table, found = parse_block(batch, source=name, reference=reference, first_lineno=start + 1)
     issues.extend((i.lineno - 1, 1, i) for i in found)
     return table
@@ -82,7 +84,7 @@ def read_source(
         if on_progress is not None:
             on_progress(n)
 
-    blocks = sources._read_blocks(source, progress, on_issue)
+    blocks = sources.read_blocks(source, progress, on_issue)
     tables, lines = _parse_blocks(blocks, source.name, reference, 0, issues, consumed)
     end, complete = _ending(source) if plain_text(source.path or "") else (0, False)
     piece = Piece(_concat(tables), issues, lines, nbytes[0], end, complete)
@@ -111,7 +113,9 @@ def plain_text(path: str | os.PathLike) -> bool:
             head = f.read(64 << 10)
     except OSError:
         return False
-    if sources._sniff(head) is not None or os.fspath(path).endswith((".gz", ".bz2", ".xz", ".zst")):
+    if sources.sniff_compression(head) is not None or os.fspath(path).endswith(
+        (".gz", ".bz2", ".xz", ".zst")
+    ):
         return False
     first = next((line for line in head.splitlines() if line.strip()), b"")
     return not first.lstrip().startswith(b"{")
@@ -147,11 +151,13 @@ def read_range(
         def on_issue(issue: ParseIssue) -> None:
             issues.append((base + consumed[0], 0, issue))
 
-        state = sources._State(name, on_issue)
+        state = sources.SourceState(name, on_issue)
         # never 0 inside a file: sources strips a byte-order mark only from the first line
         sentinel = 1 if start and not base else 0
         state.lineno = base + sentinel
-        tables, lines = _parse_blocks(sources._blocks(read, state), name, reference, base, issues, consumed)
+        tables, lines = _parse_blocks(
+            sources.decode_blocks(read, state), name, reference, base, issues, consumed
+        )
         if stop is None:
             state.finish()
     if sentinel:
@@ -182,7 +188,7 @@ def split_ranges(path: str, start: int, parts: int) -> list[tuple[int, int | Non
 
 
 def join(pieces: Sequence[Piece]) -> Piece:
-    """Consecutive pieces of one file as one piece; pieces numbered from 0 are shifted after the ones before."""
+    """Consecutive pieces of one file as one; pieces numbered from 0 shift after those before."""
     tables, issues = [], []
     line = pieces[0].first_line or 0
     for p in pieces:

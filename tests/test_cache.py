@@ -1,0 +1,126 @@
+"""The Parquet cache: hits, grown and rotated logs, damaged entries, unusable directories."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from tlslog import cache as cache_mod
+from tlslog import frames
+from tlslog.frames import read_log
+
+ROOT = Path(__file__).resolve().parent.parent
+LINES = (ROOT / "sample_logs" / "maillog").read_text().splitlines(keepends=True)
+BAD = "Nov 22 03:07:01 vm sm-mta[17612]: STARTTLS=server, relay=localhost [127.0.0.1], version\n"
+
+
+def fresh(path):
+    return read_log(str(path), use_cache=False, jobs=1)
+
+
+def counting(monkeypatch):
+    calls = []
+    real_source, real_range = frames.read_source, frames.run_parallel
+    monkeypatch.setattr(frames, "read_source", lambda *a: calls.append("source") or real_source(*a))
+    monkeypatch.setattr(
+        frames, "run_parallel", lambda t, j: calls.extend(["range"] * len(t)) or real_range(t, j)
+    )
+    return calls
+
+
+def same(a, b):
+    pd.testing.assert_frame_equal(a, b)
+    assert a.attrs["stats"] == b.attrs["stats"] and list(a.attrs["issues"]) == list(b.attrs["issues"])
+
+
+def test_second_read_comes_from_the_cache(tmp_path, monkeypatch):
+    log = tmp_path / "maillog"
+    log.write_text("".join([*LINES[:100], BAD, *LINES[100:200]]))
+    first = read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    calls = counting(monkeypatch)
+    second = read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    assert calls == []
+    same(first, second)
+    same(second, fresh(log))
+    assert second.attrs["stats"]["issues"] == 1
+
+
+def test_grown_log_is_read_from_where_it_was_left(tmp_path, monkeypatch):
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES[:100]))
+    read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    with log.open("a") as f:
+        f.write("".join([*LINES[100:150], BAD, *LINES[150:200]]))
+    calls = counting(monkeypatch)
+    grown = read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    assert calls == ["range"]
+    same(grown, fresh(log))
+    assert grown.attrs["issues"][0].lineno == 151
+
+
+def test_rotated_log_is_recognised(tmp_path, monkeypatch):
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES[:120]))
+    read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    log.rename(tmp_path / "maillog.1")
+    log.write_text("".join(LINES[120:200]))
+    calls = counting(monkeypatch)
+    both = read_log(str(tmp_path), cache_dir=tmp_path / "c", jobs=1)
+    assert calls == ["source"]  # only the new maillog is parsed
+    same(both, read_log(str(tmp_path), use_cache=False, jobs=1))
+
+
+def test_compressed_logs_are_cached_whole(tmp_path, monkeypatch):
+    log = tmp_path / "maillog.2.gz"
+    log.write_bytes(gzip.compress("".join(LINES[:80]).encode()))
+    read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    calls = counting(monkeypatch)
+    again = read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    assert calls == []
+    same(again, fresh(log))
+
+
+def test_changed_file_is_parsed_again(tmp_path):
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES[:50]))
+    read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    log.write_text("".join(LINES[50:90]))  # rewritten, not grown
+    same(read_log(str(log), cache_dir=tmp_path / "c", jobs=1), fresh(log))
+
+
+def test_damaged_entry_is_ignored_and_rewritten(tmp_path):
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES[:60]))
+    read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    (entry,) = (tmp_path / "c").glob("*.parquet")
+    entry.write_bytes(b"PAR1 not really")
+    same(read_log(str(log), cache_dir=tmp_path / "c", jobs=1), fresh(log))
+    assert cache_mod.Cache(tmp_path / "c").load(log, year=None, name=str(log), plain=True) is not None
+
+
+def test_unwritable_cache_dir_means_no_cache(tmp_path):
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES[:60]))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    df = read_log(str(log), cache_dir=blocker / "sub", jobs=1)
+    same(df, fresh(log))
+    assert df.attrs["stats"]["issues"] == 0
+
+
+def test_year_option_is_part_of_the_key(tmp_path):
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES[:60]))
+    read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    df = read_log(str(log), cache_dir=tmp_path / "c", jobs=1, year=2001)
+    assert df["timestamp"].dt.year.eq(2001).all()
+
+
+def test_default_dir_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_mod.default_dir() == tmp_path / "tlslog"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_mod.default_dir() == Path(os.path.expanduser("~")) / ".cache" / "tlslog"

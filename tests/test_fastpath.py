@@ -1,0 +1,168 @@
+"""The columnar fast path gives exactly the pyparsing path's events and issues."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tlslog import grammar, sources
+from tlslog.fastpath import parse_block, re2
+
+ROOT = Path(__file__).resolve().parent.parent
+REF = datetime(2026, 11, 23, 12, 0)
+
+
+def sample_lines() -> list[str]:
+    lines = []
+    for src in sources.expand(str(ROOT / "sample_logs")):
+        lines += list(sources.read_lines(src))
+    return lines
+
+
+CORPUS = (ROOT / "tests" / "data" / "corpus.txt").read_text(encoding="utf-8").splitlines()
+SAMPLES = sample_lines()
+REAL = [line for line in SAMPLES + CORPUS if line]
+
+
+def both(lines: list[str], reference: datetime = REF):
+    fast = parse_block(lines, source="t", reference=reference)
+    slow = parse_block(lines, source="t", reference=reference, fast=False)
+    return fast, slow
+
+
+def assert_same(lines: list[str], reference: datetime = REF) -> None:
+    (ft, fi), (st_, si) = both(lines, reference)
+    assert ft.schema == st_.schema
+    for name in ft.column_names:
+        assert ft.column(name).to_pylist() == st_.column(name).to_pylist(), name
+    assert fi == si
+
+
+def test_samples_and_corpus_are_identical():
+    assert_same(SAMPLES)
+    assert_same(CORPUS)
+
+
+def test_fast_path_reads_most_sample_lines_itself(monkeypatch):
+    """The common kinds with BSD timestamps must not quietly fall back to the line-by-line path
+    (ISO timestamps do, for now)."""
+    from tlslog import fastpath
+
+    calls = []
+    real = fastpath.parse_event
+    monkeypatch.setattr(fastpath, "parse_event", lambda *a: calls.append(a) or real(*a))
+    bsd = [line for line in SAMPLES if line[:1].isalpha()]
+    table, _ = parse_block(bsd, source="t", reference=REF)
+    assert table.num_rows > 1000
+    assert len(calls) < table.num_rows / 10
+
+
+def test_year_rollover_and_bad_dates_match():
+    lines = [
+        "Dec 31 23:59:59 mx sm-mta[1]: STARTTLS=server, relay=a [192.0.2.1], version=TLSv1.2, verify=NO, "
+        "cipher=AES128-SHA, bits=128/128",
+        "Jan  1 00:00:01.123456789 mx sm-mta[1]: STARTTLS=server, relay=a [192.0.2.1], version=TLSv1.2, "
+        "verify=NO, cipher=AES128-SHA, bits=128/128",
+        "Feb 29 10:00:00 mx sm-mta[1]: STARTTLS=server, relay=a, version=TLSv1.3, "
+        "verify=OK, cipher=X, bits=1/1",
+        "Feb 30 10:00:00 mx sm-mta[1]: STARTTLS=server, relay=a, version=TLSv1.3, "
+        "verify=OK, cipher=X, bits=1/1",
+        "Jan  2 25:00:00 mx sm-mta[1]: STARTTLS=server, relay=a, version=TLSv1.3, "
+        "verify=OK, cipher=X, bits=1/1",
+        "Jan  2 11:59:59 mx sm-mta[1]: STARTTLS=server, relay=a, version=TLSv1.3, "
+        "verify=OK, cipher=X, bits=1/1",
+        "Jan  2 12:00:01 mx sm-mta[1]: STARTTLS=server, relay=a, version=TLSv1.3, "
+        "verify=OK, cipher=X, bits=1/1",
+    ]
+    for ref in (datetime(2027, 1, 1, 12), datetime(2028, 3, 1), datetime(2027, 1, 1, 12, 0, 0, 500)):
+        assert_same(lines, ref)
+
+
+def test_re2_translation():
+    assert re2(r"\d\w\s") == r"[0-9][0-9A-Za-z_][\t-\r\x1c-\x1f ]"
+    assert re2(r"[^\s\[\]]") == r"[^\t-\r\x1c-\x1f \[\]]"
+    for bad in (r"(?!x)", r"(?=x)", r"(a)\1", r"[\S]"):
+        with pytest.raises(ValueError):
+            re2(bad)
+
+
+# -- generated lines: mutations of real ones ----------------------------------------------------------
+
+FRAGMENTS = [
+    ", ",
+    "=",
+    ": ",
+    " (",
+    ")",
+    "<",
+    ">",
+    "[",
+    "]",
+    "stat=",
+    "relay=",
+    "reply=",
+    "ctladdr=",
+    "size=",
+    "from=",
+    "to=",
+    "NOQUEUE: ",
+    "encryption too weak 0 less than 128",
+    "550 5.7.1 ",
+    "\t",
+    "\x0b",
+    "\x1c",
+    "é",
+    "+20",
+    " did not issue ",
+    "STARTTLS=client, ",
+    "IPv6:2001:db8::1",
+    "(may be forged)",
+    "9",
+    "x" * 30,
+    " ",
+]
+
+
+@st.composite
+def mutated(draw):
+    line = draw(st.sampled_from(REAL))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(line)))
+        op = draw(st.sampled_from(["insert", "delete", "replace"]))
+        frag = draw(st.sampled_from(FRAGMENTS))
+        if op == "insert":
+            line = line[:at] + frag + line[at:]
+        elif op == "delete":
+            line = line[:at] + line[at + draw(st.integers(1, 12)) :]
+        else:
+            line = line[:at] + frag + line[at + len(frag) :]
+    return line
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutated(), min_size=1, max_size=40))
+def test_mutated_lines_are_identical(lines):
+    assert_same(lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=" :()abcS\t\x0b\x1c).,", max_size=30))
+def test_split_stat_column_matches_grammar(text):
+    import pyarrow as pa
+
+    from tlslog.fastpath import _split_stat
+
+    stat, rest = _split_stat(pa.array([text, None]))
+    assert (stat[0].as_py(), rest[0].as_py()) == grammar.split_stat(text)
+    assert (stat[1].as_py(), rest[1].as_py()) == (None, None)
+
+
+def test_prefilter_is_the_grammars():
+    from tlslog import fastpath
+
+    assert set(fastpath._PREFILTER.split("|")) == {re.escape(p) for p in grammar.PREFILTER}
