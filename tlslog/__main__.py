@@ -1,3 +1,4 @@
 from .cli import app
 
-app()
+if __name__ == "__main__":  # worker processes re-import this module; they must not run the app
+    app()

@@ -256,6 +256,7 @@ class Input:
                 on_progress=on_progress,
                 cache_dir=self.cache_dir,
                 use_cache=not self.no_cache,
+                jobs=None,  # every CPU: the entry points are guarded, so spawned workers are safe
             )
         skipped = events.attrs.get("stats", {}).get("issues", 0)
         if skipped:
