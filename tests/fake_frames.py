@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-from tlslog.records import EVENT_FIELDS
+from tlslog.records import EVENT_FIELDS, ParseIssue
 
 LIST = pd.ArrowDtype(pa.list_(pa.string()))
 MARKUP = "[red]x[/red]"
@@ -139,7 +139,12 @@ def events() -> pd.DataFrame:
         },
     )
     out.attrs["stats"] = {"lines": 40, "events": 5, "issues": 2, "bytes": 4000, "sources": ["fake.log"]}
-    out.attrs["issues"] = []
+    out.attrs["issues"] = [
+        ParseIssue("fake.log", 7, "unrecognised STARTTLS line", "STARTTLS=server, relay=[red]x[/red]"),
+        ParseIssue(
+            "fake.log", 0, "truncated or corrupt archive: CRC check failed; 30 lines were read before it"
+        ),
+    ]
     return out
 
 

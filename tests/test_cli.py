@@ -98,8 +98,16 @@ class TestOnFakes:
         assert result.exit_code == 0
         rows = list(csv.DictReader(io.StringIO(result.stdout)))
         assert [r["kind"] for r in rows] == ["starttls", "starttls"]
-        assert "2 lines skipped" in result.stderr and "lines skipped" not in result.stdout
-        assert "lines skipped" not in run("events", fakes, "--quiet").stderr
+        assert "2 parse issues" in result.stderr and "parse issues" not in result.stdout
+        assert "fake.log:7: unrecognised STARTTLS line" in result.stderr  # where, and what
+        assert "fake.log: truncated or corrupt archive" in result.stderr
+        assert "parse issues" not in run("events", fakes, "--quiet").stderr
+
+    def test_strict_fails_on_any_issue_with_file_and_line(self, fakes):
+        result = run("summary", fakes, "--strict")
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: fake.log:7: unrecognised STARTTLS line")
+        assert "Traceback" not in result.output
 
     def test_markup_in_log_data_prints_literally(self, fakes):
         result = run("peers", fakes)
@@ -115,7 +123,7 @@ class TestOnFakes:
 
     def test_csv_formula_cells_neutralised(self, fakes, tmp_path):
         out = tmp_path / "d.csv"
-        result = run("export", fakes, "--table", "deliveries", "-f", "csv", "-o", out)
+        result = run("export", fakes, "--table", "deliveries", "-o", out)  # the suffix says csv
         assert result.exit_code == 0, result.output
         rows = list(csv.DictReader(out.open()))
         assert [r["recipient"] for r in rows] == ["bob@weak.example", "'" + fake.FORMULA]
@@ -132,10 +140,11 @@ class TestOnFakes:
     def test_fail_on_any_exit_codes(self, fakes):
         loud = run("failures", fakes, "--fail-on-any")
         assert loud.exit_code == 1 and "not_offered" in loud.stdout
-        quiet = run("failures", fakes, "--fail-on-any", "--quiet")
-        assert quiet.exit_code == 1 and quiet.stdout == "" and quiet.stderr == ""
-        none = run("failures", fakes, "--fail-on-any", "--cause", "dane_failed")
-        assert none.exit_code == 0
+        quiet = run("failures", fakes, "--fail-on-any", "--quiet")  # cron mails what it prints
+        assert quiet.exit_code == 1 and "not_offered" in quiet.stdout
+        assert quiet.stderr == "error: 3 TLS failures (--fail-on-any)\n"
+        none = run("failures", fakes, "--fail-on-any", "--cause", "dane_failed", "--quiet")
+        assert none.exit_code == 0 and none.stdout == "" and none.stderr == ""
         plain = run("failures", fakes)
         assert plain.exit_code == 0
 
@@ -171,7 +180,7 @@ class TestOnFakes:
     def test_write_error_is_exit_1(self, fakes, tmp_path):
         result = run("export", fakes, "-t", "events", "-o", tmp_path / "no" / "dir.csv")
         assert result.exit_code == 1 and result.stderr.splitlines()[-1].startswith("error: cannot write")
-        assert len(result.stderr.splitlines()) == 2
+        assert len(result.stderr.splitlines()) == 4  # the warning, its two issues, the error
 
     def test_trace_nothing_found_says_so(self, fakes):
         result = run("trace", "nobody.example", fakes)
@@ -347,7 +356,8 @@ class TestOnSampleLogs:
         bad = tmp_path / "maillog"
         bad.write_text("Nov  9 10:00:00 mx1 sm-mta[1]: STARTTLS=client, relay=x, version=\n")
         loose = sample("events", bad, "--year", "2026")
-        assert loose.exit_code == 0 and "1 lines skipped" in loose.stderr
+        assert loose.exit_code == 0 and "1 parse issues" in loose.stderr
+        assert f"{bad}:1: unrecognised STARTTLS line" in loose.stderr
         strict = sample("events", bad, "--year", "2026", "--strict")
         assert strict.exit_code == 1 and strict.stderr.startswith("error: ") and strict.stdout == ""
 
@@ -359,3 +369,29 @@ def test_help_does_not_import_matplotlib():
     code = "import sys, tlslog.cli; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+class TestInputAndOutputChecks:
+    def test_export_format_follows_the_suffix(self, tmp_path):
+        out = tmp_path / "d.parquet"
+        result = sample("export", SAMPLE, "-t", "deliveries", "-o", out, "--year", "2026")
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes()[:4] == b"PAR1"
+        assert len(pd.read_parquet(out)) > 0
+
+    def test_export_suffix_and_format_must_agree(self, tmp_path):
+        unknown = sample("export", SAMPLE, "-t", "events", "-o", tmp_path / "x.txt")
+        assert unknown.exit_code == 2 and "--output" in unknown.stderr
+        clash = sample("export", SAMPLE, "-t", "events", "-o", tmp_path / "x.csv", "-f", "json")
+        assert clash.exit_code == 2 and "x.csv is not a json file" in clash.stderr
+
+    def test_truncated_archive_is_named_and_strict_fails(self, tmp_path):
+        cut = tmp_path / "maillog.1.gz"
+        cut.write_bytes((SAMPLE / "maillog.1.gz").read_bytes()[:3000])
+        loose = sample("summary", cut, "--year", "2026")
+        assert loose.exit_code == 0, loose.output
+        assert f"{cut}:" in loose.stderr and "truncated or corrupt archive" in loose.stderr
+        assert "Lines read:" in loose.stdout  # what was read before the cut is reported
+        strict = sample("summary", cut, "--year", "2026", "--strict")
+        assert strict.exit_code == 1 and "truncated or corrupt archive" in strict.stderr
+        assert "Traceback" not in strict.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,11 +24,12 @@ from rich.table import Table
 from rich.text import Text
 
 from . import report
+from .causes import CAUSES
 from .failures import failures
 from .frames import read_log
 from .linking import deliveries, receipts, sessions
 from .metrics import by_cipher, by_verify, by_version, coverage
-from .records import KINDS, InputError, TlsLogError
+from .records import KINDS, InputError, StrictParseError, TlsLogError
 from .report import Format, Period
 
 app = typer.Typer(
@@ -37,22 +39,9 @@ app = typer.Typer(
     help="Read sendmail's maillog and report on STARTTLS: coverage, peers, ciphers, failures.",
 )
 err = Console(stderr=True, highlight=False)
+SHOWN_ISSUES = 5  #: parse issues named on stderr; the rest are counted
 
 Kind = StrEnum("Kind", {k: k for k in KINDS})
-CAUSES = (
-    "handshake_failed",
-    "too_weak",
-    "not_offered",
-    "verify_failed",
-    "cn_mismatch",
-    "subject_mismatch",
-    "issuer_mismatch",
-    "dane_failed",
-    "protocol",
-    "config",
-    "disabled_locally",
-    "other",
-)
 Cause = StrEnum("Cause", {c: c for c in CAUSES})
 
 
@@ -159,7 +148,7 @@ Until = Annotated[
 Year = Annotated[
     int | None,
     typer.Option(
-        help="Year of syslog timestamps that carry none (default: inferred).",
+        help="Year in which the logs end: BSD syslog timestamps carry none (default: from the file dates).",
         min=1970,
         max=9999,
         rich_help_panel="Input",
@@ -258,9 +247,17 @@ class Input:
                 use_cache=not self.no_cache,
                 jobs=None,  # every CPU: the entry points are guarded, so spawned workers are safe
             )
-        skipped = events.attrs.get("stats", {}).get("issues", 0)
-        if skipped:
-            self.note(f"warning: {skipped} lines skipped (parse issues); --strict makes them errors")
+        issues = events.attrs.get("issues", ())
+        if issues and self.strict:
+            raise StrictParseError(issues[0])
+        if issues:
+            self.note(f"warning: {len(issues)} parse issues (skipped lines or damaged input); --strict fails")
+            for issue in issues[:SHOWN_ISSUES]:
+                self.note(f"  {issue}")
+            if len(issues) > SHOWN_ISSUES:
+                self.note(
+                    f"  ... and {len(issues) - SHOWN_ISSUES} more (read_log(...).attrs['issues'] lists them)"
+                )
         return events
 
     def outside(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -273,6 +270,8 @@ def _sources(paths: list[str] | None, note: Callable[[str], None]) -> tuple[list
     from .sources import expand
 
     found = expand(paths or None)
+    if any(s.path is None for s in found) and sys.stdin.isatty():
+        note("reading the log from standard input (end it with Ctrl-D)")
     if not paths:
         note("reading " + ", ".join(s.name for s in found))
     sizes = [s.size for s in found]
@@ -540,7 +539,8 @@ def failures_cmd(
     fail_on_any: Annotated[
         bool,
         typer.Option(
-            "--fail-on-any", help="Exit 1 when there is any failure (for cron; silent with --quiet)."
+            "--fail-on-any",
+            help="Exit 1 when there is any failure (for cron; with --quiet, no output when there is none).",
         ),
     ] = False,
     fmt: Fmt = Format.table,
@@ -569,9 +569,10 @@ def failures_cmd(
     )
     fails = inp.outside(failures(inp.load(), internal=tuple(inp.internal)))
     groups = report.failure_groups(fails, peer=peer, cause=cause.value if cause else None)
-    if not (fail_on_any and quiet):
+    if len(groups) or not (fail_on_any and quiet):
         emit(groups, fmt)
     if fail_on_any and len(groups):
+        err.print(f"error: {int(groups['count'].sum())} TLS failures (--fail-on-any)")
         raise typer.Exit(1)
 
 
@@ -731,11 +732,26 @@ def chart(
     inp.note(f"wrote {output}")
 
 
+def _export_format(output: Path, fmt: ExportFormat | None) -> ExportFormat:
+    """The format the file's suffix names; ``--format`` must agree with it (both are usage errors)."""
+    by_suffix = {f".{f.value}": f for f in ExportFormat}.get(output.suffix.lower())
+    if fmt is None and by_suffix is None:
+        raise typer.BadParameter(
+            "name a .csv, .json or .parquet file, or give --format", param_hint="--output"
+        )
+    if fmt is not None and by_suffix is not None and fmt is not by_suffix:
+        raise typer.BadParameter(f"{output.name} is not a {fmt.value} file", param_hint="--format")
+    return fmt or by_suffix
+
+
 @command()
 def export(
     table: Annotated[TableName, typer.Option("--table", "-t", help="Which frame.")],
     output: Output,
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="File format.")] = ExportFormat.csv,
+    fmt: Annotated[
+        ExportFormat | None,
+        typer.Option("--format", "-f", help="File format (default: from the file's suffix)."),
+    ] = None,
     paths: Paths = None,
     since: Since = None,
     until: Until = None,
@@ -747,6 +763,7 @@ def export(
     internal: Internal = None,
 ) -> None:
     """Write one frame (events or a linked table) to CSV, JSON or Parquet, with every row and column."""
+    fmt = _export_format(output, fmt)
     inp = Input(
         paths,
         since,
