@@ -7,6 +7,7 @@ Data goes to stdout; progress, warnings and errors to stderr. Exit codes: 0 done
 from __future__ import annotations
 
 import functools
+import inspect
 import ipaddress
 import sys
 from collections.abc import Callable, Iterator
@@ -209,6 +210,27 @@ DirectionOpt = Annotated[
 Output = Annotated[Path, typer.Option("--output", "-o", help="File to write.", dir_okay=False)]
 
 
+def _input_options(
+    paths: Paths = None,
+    since: Since = None,
+    until: Until = None,
+    year: Year = None,
+    strict: Strict = False,
+    quiet: Quiet = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
+) -> None:
+    """Declares the input options every command takes (`command` appends this signature)."""
+
+
+def _scope_options(include_internal: IncludeInternal = False, internal: Internal = None) -> None:
+    """Declares the options that say which hops are internal (`command` appends those a command takes)."""
+
+
+INPUT_OPTIONS = tuple(inspect.signature(_input_options, eval_str=True).parameters.values())
+SCOPE_OPTIONS = tuple(inspect.signature(_scope_options, eval_str=True).parameters.values())
+
+
 @dataclass
 class Input:
     """The shared input options of every command: what to read and which hops count as peers."""
@@ -294,18 +316,30 @@ def _progress(total: int | None, *, show: bool) -> Iterator[Callable[[int], None
         yield lambda n: bar.advance(task, n)
 
 
-def command(*args, **kwargs):
-    """`app.command` that turns a `TlsLogError` into ``error: ...`` on stderr and exit 1."""
+def command(*args, scope: tuple[str, ...] = ("include_internal", "internal"), **kwargs):
+    """`app.command` for a function ``fn(inp: Input, ...)``.
+
+    It appends the input options and the ``scope`` options to the command's own parameters, hands the
+    function their `Input`, and turns a `TlsLogError` into ``error: ...`` on stderr and exit 1.
+    """
+    common = [*INPUT_OPTIONS, *(p for p in SCOPE_OPTIONS if p.name in scope)]
 
     def register(fn):
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]  # all but `inp`
+
         @functools.wraps(fn)
-        def run(*a, **kw):
+        def run(**kw):
+            options = {p.name: kw.pop(p.name) for p in common}
+            options["internal"] = options.get("internal") or []
             try:
-                return fn(*a, **kw)
+                return fn(Input(**options), **kw)
             except TlsLogError as e:
                 err.print(Text(f"error: {e}", style="red"), soft_wrap=True)
                 raise typer.Exit(1) from None
 
+        params = [*own, *common]
+        run.__signature__ = inspect.Signature(params)
+        run.__annotations__ = {p.name: p.annotation for p in params}
         return app.command(*args, **kwargs)(run)
 
     return register
@@ -364,23 +398,16 @@ def main(
     """Read sendmail's maillog and report on STARTTLS: coverage, peers, ciphers, failures."""
 
 
-@command()
+@command(scope=())
 def events(
-    paths: Paths = None,
+    inp: Input,
     kind: Annotated[
         list[Kind] | None, typer.Option("--kind", "-k", help="Only events of this kind (repeatable).")
     ] = None,
     fmt: Fmt = Format.table,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
 ) -> None:
     """The parsed TLS-relevant events, one per log line (empty columns left out of table/markdown)."""
-    ev = Input(paths, since, until, year, strict, quiet, cache_dir=cache_dir, no_cache=no_cache).load()
+    ev = inp.load()
     if kind:
         ev = ev[ev["kind"].astype("str").isin([k.value for k in kind])]
     emit(report.drop_empty(ev) if fmt in (Format.table, Format.markdown) else ev, fmt)
@@ -388,17 +415,8 @@ def events(
 
 @command()
 def summary(
-    paths: Paths = None,
+    inp: Input,
     fmt: Fmt = Format.table,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
-    include_internal: IncludeInternal = False,
-    internal: Internal = None,
 ) -> None:
     """One screen: period, lines read and skipped, sessions, coverage, versions, ciphers, failing peers,
     weak crypto."""
@@ -406,56 +424,23 @@ def summary(
         raise typer.BadParameter(
             "the summary holds several tables; use table, markdown or json", param_hint="--format"
         )
-    inp = Input(
-        paths,
-        since,
-        until,
-        year,
-        strict,
-        quiet,
-        include_internal,
-        internal or [],
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-    )
     typer.echo(report.render_summary(report.summary(inp.load(), **inp.scope), fmt).rstrip("\n"))
 
 
 @command("coverage")
 def coverage_cmd(
-    paths: Paths = None,
+    inp: Input,
     by: Annotated[By, typer.Option(help="Period length.")] = By.week,
     direction: DirectionOpt = Direction.both,
     fmt: Fmt = Format.table,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
-    include_internal: IncludeInternal = False,
-    internal: Internal = None,
 ) -> None:
     """Share of messages received and delivery attempts made over TLS (and verified), per period."""
-    inp = Input(
-        paths,
-        since,
-        until,
-        year,
-        strict,
-        quiet,
-        include_internal,
-        internal or [],
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-    )
     emit(coverage(inp.load(), by=by.value, direction=direction.library, **inp.scope), fmt)
 
 
 @command()
 def peers(
-    paths: Paths = None,
+    inp: Input,
     top: Annotated[int, typer.Option(help="How many peers (0: all).", min=0)] = 20,
     sort: Annotated[
         PeerSort, typer.Option(help="Most messages, most failures or most in clear first.")
@@ -465,29 +450,8 @@ def peers(
     ] = PeerKey.domain,
     direction: DirectionOpt = Direction.both,
     fmt: Fmt = Format.table,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
-    include_internal: IncludeInternal = False,
-    internal: Internal = None,
 ) -> None:
     """The peers we exchange mail with: volume, encrypted and verified shares, failures, versions."""
-    inp = Input(
-        paths,
-        since,
-        until,
-        year,
-        strict,
-        quiet,
-        include_internal,
-        internal or [],
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-    )
     emit(
         report.peer_table(
             inp.load(),
@@ -503,37 +467,16 @@ def peers(
 
 @command()
 def ciphers(
-    paths: Paths = None,
+    inp: Input,
     fmt: Fmt = Format.table,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
-    include_internal: IncludeInternal = False,
-    internal: Internal = None,
 ) -> None:
     """TLS sessions by direction, protocol, cipher, bits and verify result; weak crypto flagged."""
-    inp = Input(
-        paths,
-        since,
-        until,
-        year,
-        strict,
-        quiet,
-        include_internal,
-        internal or [],
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-    )
     emit(report.cipher_table(inp.load(), **inp.scope), fmt)
 
 
 @command("failures")
 def failures_cmd(
-    paths: Paths = None,
+    inp: Input,
     peer: Annotated[str | None, typer.Option(help="Only this peer host or domain.")] = None,
     cause: Annotated[Cause | None, typer.Option(help="Only this cause.")] = None,
     fail_on_any: Annotated[
@@ -544,65 +487,25 @@ def failures_cmd(
         ),
     ] = False,
     fmt: Fmt = Format.table,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
-    include_internal: IncludeInternal = False,
-    internal: Internal = None,
 ) -> None:
     """TLS-caused deferrals, bounces and refusals grouped by cause and peer, with what each cause means."""
-    inp = Input(
-        paths,
-        since,
-        until,
-        year,
-        strict,
-        quiet,
-        include_internal,
-        internal or [],
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-    )
     fails = inp.outside(failures(inp.load(), internal=tuple(inp.internal)))
     groups = report.failure_groups(fails, peer=peer, cause=cause.value if cause else None)
-    if len(groups) or not (fail_on_any and quiet):
+    if len(groups) or not (fail_on_any and inp.quiet):
         emit(groups, fmt)
     if fail_on_any and len(groups):
         err.print(f"error: {int(groups['count'].sum())} TLS failures (--fail-on-any)")
         raise typer.Exit(1)
 
 
-@command()
+@command(scope=("internal",))
 def trace(
+    inp: Input,
     query: Annotated[str, typer.Argument(help="A peer host, domain or IP, an address, or a queue id.")],
-    paths: Paths = None,
     fmt: Fmt = Format.table,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
-    internal: Internal = None,
 ) -> None:
     """Everything about one peer, address or queue id in time order: sessions, receipts, deliveries,
     failures, with the TLS parameters of each."""
-    inp = Input(
-        paths,
-        since,
-        until,
-        year,
-        strict,
-        quiet,
-        internal=internal or [],
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-    )
     found = report.trace(inp.load(), query, internal=inp.internal)
     if found.empty:
         inp.note(f"nothing found for {query}")
@@ -611,6 +514,7 @@ def trace(
 
 @command("report")
 def report_cmd(
+    inp: Input,
     output: Annotated[
         Path,
         typer.Option(
@@ -620,7 +524,6 @@ def report_cmd(
             dir_okay=False,
         ),
     ],
-    paths: Paths = None,
     period: Annotated[
         Period,
         typer.Option(
@@ -628,15 +531,6 @@ def report_cmd(
             "last-7-days: the 7 days before the newest event."
         ),
     ] = Period.last_week,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
-    include_internal: IncludeInternal = False,
-    internal: Internal = None,
 ) -> None:
     """The weekly report: headline numbers and change, coverage trend, peer domains, versions, ciphers,
     failures, weak crypto."""
@@ -645,18 +539,6 @@ def report_cmd(
     )
     if fmt is None:
         raise typer.BadParameter("the report file must end in .html or .md", param_hint="--output")
-    inp = Input(
-        paths,
-        since,
-        until,
-        year,
-        strict,
-        quiet,
-        include_internal,
-        internal or [],
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-    )
     ev = inp.load()
     if ev["timestamp"].dropna().empty:
         raise InputError("no events with a timestamp to report on")
@@ -684,37 +566,16 @@ def _report_charts(data: report.Weekly) -> dict[str, str]:
 
 @command()
 def chart(
+    inp: Input,
     what: Annotated[ChartKind, typer.Argument(help="Which chart.", case_sensitive=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="FILE.png or FILE.svg.", dir_okay=False)],
-    paths: Paths = None,
     by: Annotated[By, typer.Option(help="Period length of the coverage chart.")] = By.day,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
-    include_internal: IncludeInternal = False,
-    internal: Internal = None,
 ) -> None:
     """Draw one chart to a PNG or SVG file (coverage trend, versions, ciphers, verify, failures)."""
     if output.suffix.lower() not in (".png", ".svg"):
         raise typer.BadParameter("the chart file must end in .png or .svg", param_hint="--output")
     from . import charts
 
-    inp = Input(
-        paths,
-        since,
-        until,
-        year,
-        strict,
-        quiet,
-        include_internal,
-        internal or [],
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-    )
     ev, scope = inp.load(), inp.scope
     frame = {
         "coverage": lambda: coverage(ev, by=by.value, **scope),
@@ -744,37 +605,18 @@ def _export_format(output: Path, fmt: ExportFormat | None) -> ExportFormat:
     return fmt or by_suffix
 
 
-@command()
+@command(scope=("internal",))
 def export(
+    inp: Input,
     table: Annotated[TableName, typer.Option("--table", "-t", help="Which frame.")],
     output: Output,
     fmt: Annotated[
         ExportFormat | None,
         typer.Option("--format", "-f", help="File format (default: from the file's suffix)."),
     ] = None,
-    paths: Paths = None,
-    since: Since = None,
-    until: Until = None,
-    year: Year = None,
-    strict: Strict = False,
-    quiet: Quiet = False,
-    cache_dir: CacheDir = None,
-    no_cache: NoCache = False,
-    internal: Internal = None,
 ) -> None:
     """Write one frame (events or a linked table) to CSV, JSON or Parquet, with every row and column."""
     fmt = _export_format(output, fmt)
-    inp = Input(
-        paths,
-        since,
-        until,
-        year,
-        strict,
-        quiet,
-        internal=internal or [],
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-    )
     ev, internal_hops = inp.load(), tuple(inp.internal)
     build = {
         "events": lambda: ev,
