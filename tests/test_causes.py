@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tlslog import causes
-from tlslog.causes import CAUSES, EXPLANATIONS, RESULT_TYPES, classify, result_type, text_cause
+from tlslog.causes import (
+    CAUSES,
+    EXPLANATIONS,
+    RESULT_TYPES,
+    TLS_TEXT_HINT,
+    classify,
+    result_type,
+    text_cause,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +75,33 @@ def test_text_cause_is_none_for_non_tls_texts():
     assert text_cause("Sent (6AM34CLa016051 Message accepted for delivery)") is None
     assert text_cause("User unknown") is None
     assert text_cause(None) is None
+
+
+# texts of every rule above plus odd cases: the linking prefilter must not hide any of them from text_cause
+HINTED_TEXTS = [
+    "454 4.7.0 Cert Subject /CN=a does not match /CN=b",
+    "454 4.7.0 Cert Issuer /CN=Some+20CA not acceptable",
+    "454 4.7.0 cn mx.lab.test DOES NOT MATCH wrong.lab.test",
+    "550 5.7.1 mx.example.net not listed in SANs",
+    "Deferred: 454 4.7.0 dane: missing starttls.",
+    "403 4.7.0 tls handshake.",
+    "454 4.7.0 Encryption Too Weak 0 less than 128",
+    "Deferred: 530 5.7.0 Authentication Required",
+    "503 5.7.0 not authenticated",
+    "Deferred: 454 4.3.3 TLS currently not available",
+    "do not try TLS with mx.example.net",
+]
+
+
+@pytest.mark.parametrize("text", HINTED_TEXTS)
+def test_tls_text_hint_matches_every_recognised_text(text):
+    assert text_cause(text) is not None
+    assert re.search(TLS_TEXT_HINT, text, re.IGNORECASE)
+
+
+def test_tls_text_hint_skips_ordinary_replies():
+    for text in ("Sent (6AM34CLa016051 Message accepted for delivery)", "Deferred: Connection refused by mx"):
+        assert not re.search(TLS_TEXT_HINT, text, re.IGNORECASE)
 
 
 def test_every_cause_has_explanation_and_result_type_entry():

@@ -12,7 +12,7 @@ import pytest
 
 from tlslog import deliveries, parse_line, read_log, receipts, sessions
 from tlslog.frames import events_frame
-from tlslog.linking import DELIVERY_COLUMNS, RECEIPT_COLUMNS, SESSION_COLUMNS
+from tlslog.linking import DELIVERY_COLUMNS, RECEIPT_COLUMNS, SESSION_COLUMNS, _map_unique, _relay_keys
 
 
 def frame(text: str) -> pd.DataFrame:
@@ -339,3 +339,29 @@ def test_dtypes_follow_docs_tables():
     assert pd.api.types.is_string_dtype(d["recipient"]) and pd.api.types.is_string_dtype(d["peer_domain"])
     r = receipts(frame(PRE_815))
     assert str(r["internal"].dtype) == "boolean" and str(r["version"].dtype) == "category"
+
+
+def test_map_unique_calls_once_per_distinct_combination():
+    calls = []
+
+    def fn(a, b):
+        calls.append((a, b))
+        return f"{a}-{b}"
+
+    a = pd.Series(["x", "y", "x", None, "x"], dtype="category")
+    b = pd.Series([1, 2, 1, 1, None], dtype="Int64")
+    assert list(_map_unique(fn, a, b)) == ["x-1", "y-2", "x-1", "None-1", "x-None"]
+    assert calls == [("x", 1), ("y", 2), (None, 1), ("x", None)]
+    assert list(_map_unique(fn, a, b, dtype="str")) == ["x-1", "y-2", "x-1", "None-1", "x-None"]
+    assert len(_map_unique(fn, a.iloc[:0], b.iloc[:0])) == 0
+
+
+def test_relay_keys_normalise_names_and_literals():
+    ev = pd.DataFrame(
+        {
+            "relay_host": pd.Series(["MX.Example.NET.", "mx.example.net", None, "", None], dtype="str"),
+            "relay_ip": pd.Series(["192.0.2.1", None, "[IPv6:2001:db8::1]", "192.0.2.9", None], dtype="str"),
+        }
+    )
+    keys = _relay_keys(ev)
+    assert keys[0] == keys[1] and len({*keys[:4]}) == 3 and keys[4] == -1

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tlslog import report
+from tlslog.records import InputError
 from tlslog.report import Format, Period, render
 
 HOSTILE = pd.DataFrame(
@@ -172,7 +173,7 @@ def test_last_7_days_ends_at_the_newest_event_and_all_has_no_previous():
     assert w.end - pd.Timedelta(days=7) == w.start and w.start < pd.Timestamp("2026-11-11 08:00:00.001")
     a = report.window(_times("2026-11-01", "2026-11-18 08:00"), "all")
     assert a.start == pd.Timestamp("2026-11-01") and a.prev_start is None
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="no events with a timestamp"):
         report.window(_times(), "all")
 
 

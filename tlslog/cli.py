@@ -542,6 +542,12 @@ def report_cmd(
     ev = inp.load()
     if ev["timestamp"].dropna().empty:
         raise InputError("no events with a timestamp to report on")
+    win, stamps = report.window(ev, period), ev["timestamp"]
+    if not ((stamps >= win.start) & (stamps < win.end)).any():
+        inp.note(
+            f"note: nothing logged in {period.value} ({win.start:%Y-%m-%d} .. {win.end:%Y-%m-%d}); the logs "
+            f"cover {stamps.min():%Y-%m-%d} .. {stamps.max():%Y-%m-%d}: try --period last-7-days"
+        )
     data = report.weekly_data(ev, period=period, **inp.scope)
     svgs = _report_charts(data) if fmt == "html" else None
     _write(output, report.weekly_report(ev, fmt=fmt, charts=svgs, data=data))

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .causes import EXPLANATIONS, classify, result_type, text_cause
-from .linking import CAUSE_DTYPE, DIRECTION_DTYPE, _peer_columns, _text, link
+from .linking import CAUSE_DTYPE, DIRECTION_DTYPE, _is, _map_unique, _peer_columns, _text, link
 from .peers import InternalHosts
 
 OUTCOME_DTYPE = pd.CategoricalDtype(["deferred", "bounced", "sent", "refused", "unknown"])
@@ -59,8 +59,18 @@ def _outcome(statuses: pd.Series, keys: pd.Series) -> pd.Series:
 
 def _lists(values: pd.Series, keys: pd.Series) -> pd.Series:
     """Per key: the sorted distinct non-missing values."""
-    frame = pd.DataFrame({"k": keys.to_numpy(), "v": _text(values).to_numpy(dtype=object)}).dropna()
-    return frame.drop_duplicates().sort_values("v").groupby("k")["v"].agg(list)
+    known = values.notna().to_numpy()
+    codes, words = pd.factorize(_text(values[known]), sort=True)  # codes in the order of the values
+    pairs = pd.DataFrame({"k": keys.to_numpy()[known], "v": codes}).drop_duplicates().sort_values(["k", "v"])
+    k = pairs["k"].to_numpy()
+    cut = np.flatnonzero(k[1:] != k[:-1]) + 1
+    runs = np.split(np.asarray(words, dtype=object)[pairs["v"].to_numpy()], cut) if len(k) else []
+    return pd.Series([run.tolist() for run in runs], index=k[np.r_[0, cut]] if len(k) else [], dtype=object)
+
+
+def _singles(values: pd.Series) -> list[list[str]]:
+    """Each value as a one-element list (an empty one where missing)."""
+    return [[v] if isinstance(v, str) else [] for v in _text(values)]
 
 
 def failures(
@@ -81,16 +91,17 @@ def failures(
     linked = link(events, gap=gap, internal=internal)
     ev = events.reset_index(drop=True)
     d, s = linked.deliveries, linked.sessions
-    kind, ruleset = _text(ev["kind"]).fillna(""), _text(ev["ruleset"]).fillna("")
+    ruleset = ev["ruleset"]
     session_error = s.set_index("session_id")["error"]
     session_verifymsg = s.set_index("session_id")["verifymsg"]
     parts = []
 
     # client: tls_server rejects and the to= lines they decided
-    rows = np.flatnonzero(((kind == "tls_reject") & (ruleset == "tls_server")).to_numpy())
+    rows = np.flatnonzero(_is(ev["kind"], "tls_reject") & _is(ruleset, "tls_server"))
     mk = linked.markers.set_index("row")
     sess = mk["session_id"].reindex(rows).fillna(-1).astype("int64").to_numpy()
-    by_marker = d[d["_src"] == "marker"]
+    src = d["_src"].to_numpy(dtype=object)
+    by_marker = d.loc[src == "marker", ["qid", "recipient", "status", "_marker"]]
     parts.append(
         _from_rows(ev, rows, "client", internal).assign(
             error=session_error.reindex(sess).where(~mk["encrypted"].reindex(rows).to_numpy()).to_numpy(),
@@ -114,18 +125,18 @@ def failures(
         )
     )
     # client: tls_rcpt rejects, one recipient each
-    rows = np.flatnonzero((ruleset == "tls_rcpt").to_numpy())
-    by_rcpt = d[d["_src"] == "rcpt"]
+    rows = np.flatnonzero(_is(ruleset, "tls_rcpt"))
+    by_rcpt = d.loc[src == "rcpt", ["status", "_rcpt"]]
     parts.append(
         _from_rows(ev, rows, "client", internal).assign(
             verify=None,
-            qids=[[q] if isinstance(q, str) else [] for q in _text(ev["qid"]).iloc[rows]],
-            recipients=[[a] if isinstance(a, str) else [] for a in _text(ev["arg1"]).iloc[rows]],
+            qids=_singles(ev["qid"].iloc[rows]),
+            recipients=_singles(ev["arg1"].iloc[rows]),
             outcome=_outcome(by_rcpt["status"], by_rcpt["_rcpt"]).reindex(rows).fillna("unknown").to_numpy(),
         )
     )
     # client: the remote side refused over TLS (its reply in stat=/reply=), one row per to= line
-    remote = d[d["_src"] == "text"]
+    remote = d[src == "text"]
     first = remote.drop_duplicates("_line")
     said = (first["reply"].fillna(first["stat_text"])).astype("str")
     parts.append(
@@ -149,15 +160,13 @@ def failures(
             cause="handshake_failed", verify=None
         )
     )
-    checks = np.flatnonzero(ruleset.isin(["check_mail", "check_rcpt"]).to_numpy())
-    tls_text = [text_cause(t) is not None for t in _text(ev["reject"]).iloc[checks]]
-    rows = np.union1d(
-        np.flatnonzero((ruleset == "tls_client").to_numpy()), checks[np.array(tls_text, dtype=bool)]
-    )
+    checks = np.flatnonzero(_is(ruleset, "check_mail", "check_rcpt"))
+    tls_text = _map_unique(lambda t: text_cause(t) is not None, ev["reject"].iloc[checks]).astype(bool)
+    rows = np.union1d(np.flatnonzero(_is(ruleset, "tls_client")), checks[tls_text])
     srv = _from_rows(ev, rows, "server", internal)
     srv = srv.assign(
-        qids=[[q] if isinstance(q, str) else [] for q in _text(ev["qid"]).iloc[rows]],
-        verify=srv["verify"].where((ruleset.iloc[rows] == "tls_client").to_numpy()),
+        qids=_singles(ev["qid"].iloc[rows]),
+        verify=srv["verify"].where(_is(ruleset.iloc[rows], "tls_client")),
     )
     parts.append(srv)
 
@@ -169,17 +178,7 @@ def _from_rows(ev: pd.DataFrame, rows: np.ndarray, direction: str, internal: Int
     """Failure rows built from ruleset / handshake lines of the events frame."""
     f = ev.iloc[rows]
     verify = _text(f["arg1"])
-    cause = [
-        "handshake_failed" if k == "tls_error" else classify(None if r == "tls_rcpt" else v, t, actual_bits=b)
-        for k, r, v, t, b in zip(
-            _text(f["kind"]),
-            _text(f["ruleset"]),
-            verify.astype(object).where(verify.notna(), None),
-            _text(f["reject"]),
-            f["actual_bits"].astype(object).where(f["actual_bits"].notna(), None),
-            strict=True,
-        )
-    ]
+    cause = _map_unique(_cause, *(f[c] for c in ("kind", "ruleset", "arg1", "reject", "actual_bits")))
     f = f.assign(
         direction=direction,
         cause=cause,
@@ -189,6 +188,14 @@ def _from_rows(ev: pd.DataFrame, rows: np.ndarray, direction: str, internal: Int
         recipients=[[] for _ in rows],
     )
     return _peer_columns(f, internal)
+
+
+def _cause(
+    kind: str | None, ruleset: str | None, verify: str | None, text: str | None, bits: int | None
+) -> str:
+    if kind == "tls_error":
+        return "handshake_failed"
+    return classify(None if ruleset == "tls_rcpt" else verify, text, actual_bits=bits)
 
 
 def _finish(out: pd.DataFrame | None, ev: pd.DataFrame) -> pd.DataFrame:
@@ -205,10 +212,9 @@ def _finish(out: pd.DataFrame | None, ev: pd.DataFrame) -> pd.DataFrame:
             internal=None,
         )
     verifymsg = out["_verifymsg"] if "_verifymsg" in out else pd.Series(None, index=out.index, dtype=object)
-    rtype = [
-        result_type(c, verify=v, verifymsg=m)
-        for c, v, m in zip(out["cause"], out["verify"].astype(object), verifymsg.astype(object), strict=True)
-    ]
+    rtype = _map_unique(
+        lambda c, v, m: result_type(c, verify=v, verifymsg=m), out["cause"], out["verify"], verifymsg
+    )
     out = out.assign(
         direction=_text(out["direction"]).astype(DIRECTION_DTYPE),
         cause=out["cause"].astype(object).astype(CAUSE_DTYPE),

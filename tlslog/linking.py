@@ -13,6 +13,7 @@ Within a segment the latest TLS line before a ``from=`` (inbound) or before a ``
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
@@ -20,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .causes import CAUSES, SESSION_VERIFY, classify, text_cause
+from .causes import CAUSES, SESSION_VERIFY, TLS_TEXT_HINT, classify, text_cause
 from .crypto import weakness
 from .peers import InternalHosts, peer_domain
 
@@ -36,11 +37,13 @@ OUTCOME_DTYPE = pd.CategoricalDtype(["ok", "failed"])
 DIRECTION_DTYPE = pd.CategoricalDtype(["server", "client"])
 
 # A stat text with an SMTP reply code means a server answered; these texts mean none was reached.
-_SMTP_CODE = r"(?:^|[\s(:])[2-5]\d\d[ -]"
+# (ASCII classes, not \s and \d: pandas runs those through Python's re instead of pyarrow)
+_SMTP_CODE = r"(?:^|[ \t\n\r\f\v(:])[2-5][0-9][0-9][ -]"
 _NOT_REACHED = (
     r"Connection refused|Connection timed out|Name server timeout|Host unknown|host not found|"
     r"No route to host|Network is unreachable|Host is down|No such host|Temporary failure in name resolution"
 )
+_DOMAIN = re.compile(r"@([^@]+)$")
 
 SESSION_COLUMNS = [
     "session_id",
@@ -151,26 +154,56 @@ def _text(col: pd.Series) -> pd.Series:
     return col.astype("str")
 
 
-def _codes(*cols: pd.Series) -> np.ndarray:
-    """Integer codes of the joint values of several columns (-1 where the first column is missing)."""
-    key = _text(cols[0])
-    for col in cols[1:]:
-        key = key + "\x1f" + _text(col).fillna("")
-    return pd.factorize(key, use_na_sentinel=True)[0].astype(np.int64)
+def _is(col: pd.Series, *values: str) -> np.ndarray:
+    """Rows whose value is one of ``values`` (never a missing one), as a bool array."""
+    return col.isin(values).to_numpy(dtype=bool)
 
 
-def _map_unique(fn: Callable[..., object], *cols: pd.Series) -> np.ndarray:
-    """``fn(*values)`` for each row, calling ``fn`` once per distinct combination of values."""
-    values = [c.astype(object).where(c.notna(), None).to_numpy(dtype=object) for c in cols]
-    codes = _codes(*(pd.Series(v, dtype=object).astype("str").fillna("\x00") for v in values))
-    out = np.empty(len(codes), dtype=object)
-    if len(codes) == 0:
-        return out
-    uniq, first = np.unique(codes, return_index=True)
-    results = np.empty(len(uniq), dtype=object)
-    for i, row in enumerate(first):
-        results[i] = fn(*(v[row] for v in values))
-    return results[np.searchsorted(uniq, codes)]
+def _joint(*cols: pd.Series | np.ndarray) -> np.ndarray:
+    """Codes of the joint values of several columns, numbered in order of first appearance (missing is
+    a value too). Works on the columns' own codes, so categoricals and strings are never converted."""
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    for col in cols:
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        key = pd.factorize(key * (len(uniques) + 1) + codes + 1)[0].astype(np.int64)
+    return key
+
+
+def _codes(first: pd.Series, *more: pd.Series) -> np.ndarray:
+    """Codes of the joint values of string columns (-1 where ``first`` is missing; missing in the others
+    counts as "")."""
+    key = _joint(first, *(_text(col).fillna("") for col in more))
+    return np.where(first.isna().to_numpy(), -1, key)
+
+
+def _per_value(fn: Callable[..., object], *cols: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``fn(*values)`` once per distinct combination of values: ``(results, codes)``, where
+    ``results[codes]`` is the answer for each row. ``fn`` gets ``None`` for a missing value."""
+    codes = _joint(*cols)
+    # codes are numbered in order of first appearance: the running maximum steps up at each first row
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0) if len(codes) else codes
+    values = [_python(col.iloc[first]) for col in cols]
+    results = np.empty(len(first), dtype=object)
+    for i, args in enumerate(zip(*values, strict=True)):
+        results[i] = fn(*args)
+    return results, codes
+
+
+def _python(col: pd.Series) -> list:
+    """The values of a (short) column as Python objects, ``None`` where missing."""
+    values = col.astype(object)
+    return values.where(values.notna(), None).tolist()
+
+
+def _map_unique(fn: Callable[..., object], *cols: pd.Series, dtype: str | None = None) -> np.ndarray:
+    """``fn(*values)`` for each row, calling ``fn`` once per distinct combination of values.
+
+    An object array, or a pandas array of ``dtype`` (built from the few results, then spread by position).
+    """
+    results, codes = _per_value(fn, *cols)
+    if dtype is None:
+        return results[codes]
+    return pd.array(list(results), dtype=dtype).take(codes)
 
 
 def _asof(
@@ -215,13 +248,22 @@ def _take(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
     return out
 
 
+def _pick(col: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The text of some rows of a column, as an object array."""
+    return _text(col.iloc[rows]).to_numpy(dtype=object)
+
+
+def _at(col: pd.Series, rows: np.ndarray, index: pd.Index) -> pd.Series:
+    """The text of a column of the (range-indexed) events frame at ``rows`` (missing at -1), on ``index``."""
+    return pd.Series(_text(col.reindex(rows)).array, index=index)
+
+
 def _segments(ev: pd.DataFrame, gap: str | pd.Timedelta) -> np.ndarray:
     """Segment id per row: one process (host, pid) without a time gap above ``gap``."""
     n = len(ev)
-    host = _codes(ev["host"])
+    host = pd.factorize(ev["host"])[0]
     pid = ev["pid"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
-    order = np.arange(n)
-    idx = np.lexsort((order, pid, host))
+    idx = np.argsort(host * (pid.max(initial=0) + 2) + pid + 1, kind="stable")  # by host, pid, row
     ts = ev["timestamp"].to_numpy(dtype="datetime64[us]").view(np.int64)[idx]
     valid = ts != np.iinfo(np.int64).min
     limit = pd.Timedelta(gap).value // 1000
@@ -235,11 +277,19 @@ def _segments(ev: pd.DataFrame, gap: str | pd.Timedelta) -> np.ndarray:
     return seg
 
 
-def _relay_key(ev: pd.DataFrame) -> pd.Series:
+def _relay_name(host: str | None, ip: str | None) -> str | None:
     """The relay a line names, normalised: host name without trailing dot, else the literal address."""
-    host = _text(ev["relay_host"]).str.lower().str.strip().str.rstrip(".").str.strip("[]")
-    ip = _text(ev["relay_ip"]).str.lower().str.strip("[]").str.removeprefix("ipv6:")
-    return host.where(host.notna() & (host != ""), ip)
+    if isinstance(host, str):
+        name = host.lower().strip().rstrip(".").strip("[]")
+        if name:
+            return name
+    return ip.lower().strip("[]").removeprefix("ipv6:") if isinstance(ip, str) else None
+
+
+def _relay_keys(ev: pd.DataFrame) -> np.ndarray:
+    """Per row a code of `_relay_name` (-1 when the line names no relay)."""
+    names, codes = _per_value(_relay_name, ev["relay_host"], ev["relay_ip"])
+    return pd.factorize(names, use_na_sentinel=True)[0].astype(np.int64)[codes]
 
 
 def _peer_columns(frame: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
@@ -247,21 +297,22 @@ def _peer_columns(frame: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
     host, ip = _text(frame["relay_host"]), _text(frame["relay_ip"])
     return frame.assign(
         peer=host.where(host.notna(), ip),
-        peer_domain=pd.Series(_map_unique(peer_domain, host, ip), index=frame.index, dtype="str"),
-        internal=pd.Series(_map_unique(internal.is_internal, host, ip), index=frame.index, dtype="boolean"),
+        peer_domain=pd.Series(_map_unique(peer_domain, host, ip, dtype="str"), index=frame.index),
+        internal=pd.Series(_map_unique(internal.is_internal, host, ip, dtype="boolean"), index=frame.index),
     )
+
+
+def _weak_reasons(version: str | None, cipher: str | None, bits: int | None) -> str:
+    return ", ".join(weakness(version, cipher, bits))
 
 
 def _crypto_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """``verified``, ``weak`` and ``weak_reason`` from the session's verify, version, cipher and bits."""
-    version, cipher = _text(frame["version"]), _text(frame["cipher"])
+    version, cipher, verify = frame["version"], frame["cipher"], frame["verify"]
     reasons = pd.Series(
-        _map_unique(lambda v, c, b: ", ".join(weakness(v, c, b)), version, cipher, frame["cipher_bits"]),
-        index=frame.index,
-        dtype="str",
+        _map_unique(_weak_reasons, version, cipher, frame["cipher_bits"], dtype="str"), index=frame.index
     )
     known = version.notna() | cipher.notna()
-    verify = _text(frame["verify"])
     return frame.assign(
         verified=pd.Series(verify.isin(VERIFIED), dtype="boolean").where(verify.notna(), pd.NA),
         weak=pd.Series(reasons != "", dtype="boolean").where(known, pd.NA),
@@ -269,18 +320,18 @@ def _crypto_columns(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _status(stat: pd.Series) -> pd.Series:
-    word = _text(stat).str.strip()
-    status = np.select(
-        [
-            word.str.startswith("Sent").fillna(False),
-            word.str.startswith("Deferred").fillna(False),
-            word.str.lower().eq("queued").fillna(False),
-        ],
-        ["sent", "deferred", "queued"],
-        default="bounced",
-    )
-    return pd.Series(status, index=stat.index).astype(STATUS_DTYPE)
+def _status_of(stat: str | None) -> str:
+    word = stat.strip() if isinstance(stat, str) else ""
+    if word.startswith("Sent"):
+        return "sent"
+    if word.startswith("Deferred"):
+        return "deferred"
+    return "queued" if word.lower() == "queued" else "bounced"
+
+
+def _domain(recipient: str | None) -> str | None:
+    found = _DOMAIN.search(recipient) if isinstance(recipient, str) else None
+    return found[1] if found else None
 
 
 def _recipient(values: pd.Series) -> pd.Series:
@@ -318,34 +369,89 @@ def link(events: pd.DataFrame, *, gap: str | pd.Timedelta = "10min", internal: I
     return linked
 
 
+class _Lines(NamedTuple):
+    """What every linking step needs to know about the events rows (arrays of the frame's length)."""
+
+    ev: pd.DataFrame
+    seg: np.ndarray  # segment (one process without a long pause)
+    sid: np.ndarray  # session id of a session row, -1 elsewhere
+    summary: np.ndarray  # STARTTLS=server|client summary
+    handshake: np.ndarray  # failed handshake (accept/connect failed)
+    server: np.ndarray
+    client: np.ndarray
+    tls_server: np.ndarray  # ruleset=tls_server reject
+    rkey: np.ndarray  # code of the relay the line names, -1 when none
+    causes: np.ndarray  # failure cause of reject and handshake rows (object, None elsewhere)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Events rows of the sessions, in session id order."""
+        return np.flatnonzero(self.sid >= 0)
+
+    def ruleset(self, name: str) -> np.ndarray:
+        return np.flatnonzero(_is(self.ev["ruleset"], name))
+
+
+class _Markers(NamedTuple):
+    """Client-side TLS lines that decide the encryption of the ``to=`` lines after them."""
+
+    rows: np.ndarray  # events rows
+    rkey: np.ndarray  # relay (a connect failed takes the relay of the tls_server line after it)
+    sess: np.ndarray  # session id (a tls_server reject: that of the session it judged), -1 when none
+    enc: np.ndarray  # the connection was encrypted
+    fail: np.ndarray  # failure cause (object)
+    relay_from: np.ndarray  # per events row: the row a connect failed takes its relay from, -1 elsewhere
+
+
 def _link(events: pd.DataFrame, *, gap: str | pd.Timedelta, internal: InternalHosts) -> Linked:
     ev = events.reset_index(drop=True)
     ev.attrs = {}  # pandas deep-copies attrs at every step; the linked tables do not need them
-    n = len(ev)
-    order = np.arange(n, dtype=np.int64)
-    seg = _segments(ev, gap)
-    kind = _text(ev["kind"]).fillna("")
-    direction = _text(ev["direction"]).fillna("")
-    ruleset = _text(ev["ruleset"]).fillna("")
-    subkind = _text(ev["subkind"]).fillna("")
-    rkey_text = _relay_key(ev)
-    rkey = pd.factorize(rkey_text, use_na_sentinel=True)[0].astype(np.int64)
+    lines = _lines(ev, gap)
+    mk = _markers(lines)
+    dlv = _deliveries(lines, mk, internal)
+    rcp = _receipts(lines, internal)
+    sess = _sessions(lines, mk, rcp, dlv, internal)
+    session_attrs = sess.set_index("session_id")[["version", "verify", "cipher", "cipher_bits"]]
+    markers = pd.DataFrame({"row": mk.rows, "session_id": mk.sess, "encrypted": mk.enc})
+    return Linked(sess, _attach(rcp, session_attrs), _attach(dlv, session_attrs), markers)
 
-    summary = (kind == "starttls").to_numpy()
+
+def _lines(ev: pd.DataFrame, gap: str | pd.Timedelta) -> _Lines:
+    kind = ev["kind"]
+    summary = _is(kind, "starttls")
     handshake = (
-        (kind == "tls_error") & (subkind == "handshake") & direction.isin(["server", "client"])
-    ).to_numpy()
+        _is(kind, "tls_error") & _is(ev["subkind"], "handshake") & _is(ev["direction"], "server", "client")
+    )
     is_session = summary | handshake
-    sid = np.where(is_session, np.cumsum(is_session) - 1, -1)
-    client = (direction == "client").to_numpy()
-    server = (direction == "server").to_numpy()
+    tls_server = _is(kind, "tls_reject") & _is(ev["ruleset"], "tls_server")
+    causes = np.full(len(ev), None, dtype=object)
+    rej = np.flatnonzero(tls_server | _is(ev["ruleset"], "tls_rcpt", "tls_client"))
+    causes[rej] = _map_unique(
+        lambda rs, a, t, b: classify(None if rs == "tls_rcpt" else a, t, actual_bits=b),
+        *(ev[c].iloc[rej] for c in ("ruleset", "arg1", "reject", "actual_bits")),
+    )
+    causes[handshake] = "handshake_failed"
+    return _Lines(
+        ev=ev,
+        seg=_segments(ev, gap),
+        sid=np.where(is_session, np.cumsum(is_session) - 1, -1),
+        summary=summary,
+        handshake=handshake,
+        server=_is(ev["direction"], "server"),
+        client=_is(ev["direction"], "client"),
+        tls_server=tls_server,
+        rkey=_relay_keys(ev),
+        causes=causes,
+    )
 
-    # ---- outbound: client markers in one process, keyed by relay
-    tls_server = (kind == "tls_reject").to_numpy() & (ruleset == "tls_server").to_numpy()
-    try_tls = (ruleset == "try_tls").to_numpy()
-    cm = np.flatnonzero((is_session & client) | tls_server | try_tls)
-    cm_rkey = rkey[cm].copy()
-    cm_sess = sid[cm].copy()
+
+def _markers(lines: _Lines) -> _Markers:
+    """Outbound: the client markers of each process, keyed by relay."""
+    ev, seg, sid, tls_server = lines.ev, lines.seg, lines.sid, lines.tls_server
+    try_tls = _is(ev["ruleset"], "try_tls")
+    cm = np.flatnonzero(((sid >= 0) & lines.client) | tls_server | try_tls)
+    rkey = lines.rkey[cm].copy()
+    sess = sid[cm].copy()
     # neighbours of each marker within its segment (markers are in file order)
     by_seg = np.lexsort((cm, seg[cm]))
     prev = np.full(len(cm), -1)
@@ -354,148 +460,93 @@ def _link(events: pd.DataFrame, *, gap: str | pd.Timedelta, internal: InternalHo
     nxt = np.full(len(cm), -1)
     nxt[by_seg[:-1][same_seg]] = by_seg[1:][same_seg]
     # connect failed has no relay=: it takes the relay of the tls_server line that follows it
-    hs_c = handshake[cm]
-    follows = hs_c & (nxt >= 0)
+    follows = lines.handshake[cm] & (nxt >= 0)
     follows[follows] = tls_server[cm[nxt[follows]]]
-    cm_rkey[follows] = rkey[cm[nxt[follows]]]
-    relay_from = np.full(n, -1)
+    rkey[follows] = lines.rkey[cm[nxt[follows]]]
+    relay_from = np.full(len(ev), -1)
     relay_from[cm[follows]] = cm[nxt[follows]]
     # a tls_server reject refers to the session (or failed handshake) just before it in that process
     rej = tls_server[cm] & (prev >= 0)
     p = prev[rej]
-    ok_prev = (summary[cm[p]] & (cm_rkey[p] == cm_rkey[rej])) | handshake[cm[p]]
-    cm_sess[np.flatnonzero(rej)[ok_prev]] = sid[cm[p[ok_prev]]]
-    arg1 = _text(ev["arg1"])
-    reject_text = _text(ev["reject"])
-    cm_enc = np.where(summary[cm], True, False)
-    cm_enc[tls_server[cm]] = arg1.iloc[cm[tls_server[cm]]].str.upper().isin(SESSION_VERIFY).to_numpy()
-    causes = pd.Series(None, index=range(n), dtype=object)
-    rej_rows = np.flatnonzero(
-        tls_server | (ruleset == "tls_rcpt").to_numpy() | (ruleset == "tls_client").to_numpy()
-    )
-    if len(rej_rows):
-        causes.iloc[rej_rows] = _map_unique(
-            lambda rs, a, t, b: classify(None if rs == "tls_rcpt" else a, t, actual_bits=b),
-            ruleset.iloc[rej_rows],
-            arg1.iloc[rej_rows],
-            reject_text.iloc[rej_rows],
-            ev["actual_bits"].iloc[rej_rows],
+    ok_prev = (lines.summary[cm[p]] & (rkey[p] == rkey[rej])) | lines.handshake[cm[p]]
+    sess[np.flatnonzero(rej)[ok_prev]] = sid[cm[p[ok_prev]]]
+    enc = lines.summary[cm].copy()
+    judged = cm[tls_server[cm]]
+    enc[tls_server[cm]] = _text(ev["arg1"].iloc[judged]).str.upper().isin(SESSION_VERIFY).to_numpy()
+    fail = lines.causes[cm].copy()
+    fail[try_tls[cm]] = None
+    return _Markers(cm, rkey, sess, enc, fail, relay_from)
+
+
+def _deliveries(lines: _Lines, mk: _Markers, internal: InternalHosts) -> pd.DataFrame:
+    """``to=`` lines of SMTP mailers, one row per recipient, with the marker that decided each."""
+    ev, seg = lines.ev, lines.seg
+    smtp = _map_unique(lambda m: isinstance(m, str) and m.lower() in SMTP_MAILERS, ev["mailer"], dtype="bool")
+    dl = np.flatnonzero(_is(ev["kind"], "delivery") & np.asarray(smtp))
+    d_rkey = np.where(lines.rkey[dl] >= 0, lines.rkey[dl], -2)
+    m = _asof(dl, [seg[dl], d_rkey], mk.rows, [seg[mk.rows], mk.rkey])
+    enc = pd.array(_take(mk.enc, m, False), dtype="boolean")
+    enc[m < 0] = pd.NA
+    # one row per recipient (an empty list still gives one): the index of the exploded list is the to= row
+    recipients = ev["recipients"].iloc[dl].explode()
+    line = recipients.index.to_numpy()
+    at = np.searchsorted(dl, line)
+    d = (
+        ev.iloc[line]
+        .reset_index(drop=True)
+        .assign(recipients=_text(recipients).array)
+        .rename(columns={"recipients": "recipient"})
+        .assign(
+            _line=line,
+            _marker=_take(mk.rows, m, -1)[at],
+            _seg=seg[line],
+            _enc=enc[at],
+            _sess=_take(mk.sess, m, -1)[at],
+            _fail=pd.Series(_take(mk.fail, m, None)[at], dtype=object),
         )
-    causes.iloc[np.flatnonzero(handshake)] = "handshake_failed"
-    cm_fail = causes.iloc[cm].to_numpy(dtype=object).copy()
-    cm_fail[try_tls[cm]] = None
-
-    # ---- deliveries: to= lines of SMTP mailers, one row per recipient
-    mailer = _text(ev["mailer"]).str.lower()
-    dl = np.flatnonzero(((kind == "delivery") & mailer.isin(SMTP_MAILERS)).to_numpy())
-    d_rkey = np.where(rkey[dl] >= 0, rkey[dl], -2)
-    m = _asof(order[dl], [seg[dl], d_rkey], order[cm], [seg[cm], cm_rkey])
-    hit = m >= 0
-    d = ev.iloc[dl].assign(
-        _line=dl,
-        _marker=_take(cm, m, -1),
-        _seg=seg[dl],
-        _enc=pd.array(_take(cm_enc, m, False), dtype="boolean"),
-        _sess=_take(cm_sess, m, -1),
-        _fail=pd.Series(_take(cm_fail, m, None), index=ev.index[dl], dtype=object),
     )
-    d.loc[~hit, "_enc"] = pd.NA
-    d = d.explode("recipients").rename(columns={"recipients": "recipient"}).reset_index(drop=True)
-    d["recipient"] = _text(d["recipient"])
     # tls_rcpt: only that recipient of that queue id, in the same process
-    rc = np.flatnonzero((ruleset == "tls_rcpt").to_numpy())
-    keys = _codes(
-        pd.concat([_text(d["qid"]), _text(ev["qid"].iloc[rc])], ignore_index=True),
-        pd.concat([_recipient(d["recipient"]), _recipient(arg1.iloc[rc])], ignore_index=True),
-    )
-    r = _asof(
-        d["_line"].to_numpy(), [d["_seg"].to_numpy(), keys[: len(d)]], order[rc], [seg[rc], keys[len(d) :]]
-    )
-    r_hit = (r >= 0) & (keys[: len(d)] >= 0)
-    d["_rcpt"] = _take(rc, np.where(r_hit, r, -1), -1)
-    d = _finish_deliveries(d, r_hit, causes, internal)
-
-    # ---- receipts: from= lines, linked to the server session of their process
-    sm = np.flatnonzero((is_session & server) | (kind == "session_end").to_numpy())
-    starts = is_session[sm]
-    # an ended connection's state, carried for the from= of the same qid logged right after the end line
-    state = pd.DataFrame({"seg": seg[sm], "sess": np.where(starts, sid[sm], np.nan)})
-    carried = state.groupby("seg")["sess"].ffill().to_numpy()
-    rc_rows = np.flatnonzero((kind == "receipt").to_numpy())
-    mm = _asof(order[rc_rows], [seg[rc_rows]], order[sm], [seg[sm]])
-    qid = _text(ev["qid"])
-    matched = _take(sm, mm, -1)
-    sess = np.full(len(rc_rows), -1, dtype=np.int64)
-    at_start = _take(starts, mm, False)
-    sess[at_start] = sid[matched[at_start]]
-    at_end = (mm >= 0) & ~at_start
-    qids = qid.to_numpy(dtype=object)
-    same_qid = at_end & (_take(qids, matched, None) == qids[rc_rows])
-    same_qid &= ~np.isnan(_take(carried, mm, np.nan).astype(float))
-    sess[same_qid] = carried[mm[same_qid]].astype(np.int64)
-    tls_session = summary[np.flatnonzero(is_session)]  # by session id: a handshake that completed
-    senc = (sess >= 0) & tls_session[np.maximum(sess, 0)] if len(tls_session) else np.zeros(len(sess), bool)
-    rcp = _finish_receipts(ev.iloc[rc_rows].assign(_line=rc_rows, _sess=sess, _senc=senc), internal)
-
-    # ---- sessions
-    sessions_frame = _finish_sessions(
-        ev,
-        seg,
-        sid,
-        is_session,
-        handshake,
-        server,
-        client,
-        relay_from,
-        cm,
-        cm_sess,
-        cm_enc,
-        tls_server,
-        causes,
-        kind,
-        ruleset,
-        rcp,
-        d,
-        internal,
-    )
-    session_attrs = sessions_frame.set_index("session_id")[["version", "verify", "cipher", "cipher_bits"]]
-    markers = pd.DataFrame({"row": cm, "session_id": cm_sess, "encrypted": cm_enc})
-    return Linked(sessions_frame, _attach(rcp, session_attrs), _attach(d, session_attrs), markers)
-
-
-def _attach(frame: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
-    """Copy the linked session's version/verify/cipher/bits onto receipt or delivery rows."""
-    sess = frame["session_id"]
-    found = attrs.reindex(sess.fillna(-1).astype("int64").to_numpy())
-    use = frame["encrypted"].fillna(False).to_numpy(dtype=bool) & sess.notna().to_numpy()
-    out = frame.assign(**{c: found[c].where(use).set_axis(frame.index) for c in attrs.columns})
-    out = out.assign(version=out["version"].astype(attrs["version"].dtype))
-    return _crypto_columns(out)
+    rc = lines.ruleset("tls_rcpt")
+    r_hit = np.zeros(len(d), dtype=bool)
+    d["_rcpt"] = -1
+    if len(rc):
+        keys = _codes(
+            pd.concat([_text(d["qid"]), _text(ev["qid"].iloc[rc])], ignore_index=True),
+            pd.concat([_recipient(d["recipient"]), _recipient(ev["arg1"].iloc[rc])], ignore_index=True),
+        )
+        r = _asof(
+            d["_line"].to_numpy(), [d["_seg"].to_numpy(), keys[: len(d)]], rc, [seg[rc], keys[len(d) :]]
+        )
+        r_hit = (r >= 0) & (keys[: len(d)] >= 0)
+        d["_rcpt"] = _take(rc, np.where(r_hit, r, -1), -1)
+    return _finish_deliveries(d, r_hit, lines.causes, internal)
 
 
 def _finish_deliveries(
-    d: pd.DataFrame, r_hit: np.ndarray, causes: pd.Series, internal: InternalHosts
+    d: pd.DataFrame, r_hit: np.ndarray, causes: np.ndarray, internal: InternalHosts
 ) -> pd.DataFrame:
     stat_text = _text(d["stat_text"])
     reply = _text(d["reply"])
     said = stat_text.fillna("") + " " + reply.fillna("")
-    status = _status(d["stat"])
+    status = pd.Series(_map_unique(_status_of, d["stat"]), index=d.index).astype(STATUS_DTYPE)
     coded = said.str.contains(_SMTP_CODE, regex=True) | reply.notna()
     lost = said.str.contains(_NOT_REACHED, case=False, regex=True) & ~coded
     reached = (status == "sent") | coded | pd.Series(r_hit, index=d.index) | ((status == "bounced") & ~lost)
     enc = d["_enc"].astype("boolean")
     enc = enc.where(enc.notna() | ~reached, False)
     enc = enc.mask(lost | (status == "queued"), pd.NA)
-    rcpt_cause = causes.reindex(d["_rcpt"].to_numpy()).to_numpy(dtype=object)
-    remote = _map_unique(text_cause, said.str.strip())
+    # the remote side's words: only texts that mention TLS at all can name a cause
+    remote = np.full(len(d), None, dtype=object)
+    hinted = said.str.contains(TLS_TEXT_HINT, case=False, regex=True).to_numpy(dtype=bool)
+    remote[hinted] = _map_unique(text_cause, said[hinted].str.strip())
     marker_fail = d["_fail"].to_numpy(dtype=object)
-    fail = np.where(r_hit, rcpt_cause, marker_fail)
+    fail = np.where(r_hit, _take(causes, d["_rcpt"].to_numpy(), None), marker_fail)
     src = np.where(r_hit, "rcpt", np.where(pd.isna(marker_fail), "text", "marker")).astype(object)
-    fail = np.where(pd.isna(fail), np.array(remote, dtype=object), fail)
+    fail = np.where(pd.isna(fail), remote, fail)
     src[pd.isna(fail)] = None
     recipient = _recipient(d["recipient"])
     d = d.assign(
-        recipient_domain=recipient.str.extract(r"@([^@]+)$", expand=False),
+        recipient_domain=pd.Series(_map_unique(_domain, recipient, dtype="str"), index=d.index),
         status=status,
         encrypted=enc,
         session_id=pd.array(np.where(d["_sess"] >= 0, d["_sess"], -1), dtype="Int64"),
@@ -508,17 +559,43 @@ def _finish_deliveries(
     return _peer_columns(d, internal).reset_index(drop=True)
 
 
+def _receipts(lines: _Lines, internal: InternalHosts) -> pd.DataFrame:
+    """``from=`` lines, linked to the server session of their process."""
+    ev, seg, sid = lines.ev, lines.seg, lines.sid
+    is_session = sid >= 0
+    sm = np.flatnonzero((is_session & lines.server) | _is(ev["kind"], "session_end"))
+    starts = is_session[sm]
+    # an ended connection's state, carried for the from= of the same qid logged right after the end line
+    state = pd.DataFrame({"seg": seg[sm], "sess": np.where(starts, sid[sm], np.nan)})
+    carried = state.groupby("seg")["sess"].ffill().to_numpy()
+    rc_rows = np.flatnonzero(_is(ev["kind"], "receipt"))
+    mm = _asof(rc_rows, [seg[rc_rows]], sm, [seg[sm]])
+    matched = _take(sm, mm, -1)
+    sess = np.full(len(rc_rows), -1, dtype=np.int64)
+    at_start = _take(starts, mm, False)
+    sess[at_start] = sid[matched[at_start]]
+    at_end = np.flatnonzero((mm >= 0) & ~at_start)
+    same_qid = np.zeros(len(rc_rows), dtype=bool)
+    same_qid[at_end] = _pick(ev["qid"], matched[at_end]) == _pick(ev["qid"], rc_rows[at_end])
+    same_qid &= ~np.isnan(_take(carried, mm, np.nan).astype(float))
+    sess[same_qid] = carried[mm[same_qid]].astype(np.int64)
+    tls_session = lines.summary[lines.rows]  # by session id: a handshake that completed
+    senc = (sess >= 0) & tls_session[np.maximum(sess, 0)] if len(tls_session) else np.zeros(len(sess), bool)
+    return _finish_receipts(ev.iloc[rc_rows].assign(_line=rc_rows, _sess=sess, _senc=senc), internal)
+
+
 def _finish_receipts(f: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
-    proto = _text(f["proto"]).str.upper()
-    tls_proto = proto.isin(TLS_PROTOS)
+    proto = f["proto"]
+    tls_proto = _map_unique(lambda p: isinstance(p, str) and p.upper() in TLS_PROTOS, proto).astype(bool)
     # 8.15.1+ marks TLS on proto=; once a host logs any such value, its proto= is authoritative
-    host = _text(f["host"]).fillna("")
-    authoritative = tls_proto.groupby(host).transform("any") & proto.notna()
-    linked = pd.Series(f["_senc"].to_numpy(dtype=bool), index=f.index)
+    host = pd.factorize(f["host"])[0] + 1
+    marking_host = np.bincount(host, weights=tls_proto, minlength=host.max(initial=0) + 1) > 0
+    authoritative = marking_host[host] & proto.notna().to_numpy()
+    linked = f["_senc"].to_numpy(dtype=bool)
     enc = tls_proto | (linked & ~authoritative)
-    submission = proto.isna() & _text(f["relay_ip"]).isna()
+    submission = proto.isna() & f["relay_ip"].isna()
     f = f.assign(
-        encrypted=pd.Series(enc, dtype="boolean"),
+        encrypted=pd.array(enc, dtype="boolean"),
         session_id=pd.array(np.where(linked & enc, f["_sess"], -1), dtype="Int64"),
     )
     f["session_id"] = f["session_id"].mask(f["session_id"] < 0)
@@ -526,64 +603,41 @@ def _finish_receipts(f: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
     return f.assign(internal=f["internal"] | submission).reset_index(drop=True)
 
 
-def _finish_sessions(
-    ev,
-    seg,
-    sid,
-    is_session,
-    handshake,
-    server,
-    client,
-    relay_from,
-    cm,
-    cm_sess,
-    cm_enc,
-    tls_server,
-    causes,
-    kind,
-    ruleset,
-    rcp,
-    d,
-    internal,
+def _sessions(
+    lines: _Lines, mk: _Markers, rcp: pd.DataFrame, d: pd.DataFrame, internal: InternalHosts
 ) -> pd.DataFrame:
-    rows = np.flatnonzero(is_session)
+    """One row per session line, with its certificate, outcome, messages and peer."""
+    ev, seg, sid, rows = lines.ev, lines.seg, lines.sid, lines.rows
     s = ev.iloc[rows].assign(_line=rows, session_id=sid[rows], start=ev["timestamp"].iloc[rows])
     # connect failed: relay from the tls_server line that follows it
-    src = relay_from[rows]
-    has = src >= 0
+    relay_row = np.where(mk.relay_from[rows] >= 0, mk.relay_from[rows], rows)
     for col in ("relay_host", "relay_ip"):
-        vals = _text(s[col]).to_numpy(dtype=object).copy()
-        vals[has] = _text(ev[col]).to_numpy(dtype=object)[src[has]]
-        s[col] = pd.Series(vals, index=s.index, dtype="str")
+        s[col] = _at(ev[col], relay_row, s.index)
     # certificate lines belong to the latest session of that process and side
-    order = np.arange(len(ev))
-    dcode = _codes(ev["direction"])
+    side = pd.factorize(ev["direction"])[0]
     cert = np.flatnonzero(
-        (kind == "tls_cert").to_numpy()
-        & (_text(ev["cert_subject"]).notna() | _text(ev["verifymsg"]).notna()).to_numpy()
+        _is(ev["kind"], "tls_cert") & (ev["cert_subject"].notna() | ev["verifymsg"].notna())
     )
-    c = _asof(order[cert], [seg[cert], dcode[cert]], order[rows], [seg[rows], dcode[rows]])
+    c = _asof(cert, [seg[cert], side[cert]], rows, [seg[rows], side[rows]])
     first = pd.Series(cert[c >= 0]).groupby(c[c >= 0]).first()
+    cert_row = np.full(len(rows), -1)
+    cert_row[first.index.to_numpy()] = first.to_numpy()
     for col in ("cert_subject", "cert_issuer", "verifymsg"):
-        vals = np.full(len(rows), None, dtype=object)
-        vals[first.index.to_numpy()] = _text(ev[col]).to_numpy(dtype=object)[first.to_numpy()]
-        s[col] = pd.Series(vals, index=s.index, dtype="str")
+        s[col] = _at(ev[col], cert_row, s.index)
     # outcome: failed handshake, or a policy reject on the session (client: tls_server; server: tls_client)
-    cause = np.where(handshake[rows], "handshake_failed", None).astype(object)
+    cause = np.where(lines.handshake[rows], "handshake_failed", None).astype(object)
     error = _text(s["error"]).to_numpy(dtype=object).copy()
-    rej_on = tls_server[cm] & cm_enc & (cm_sess >= 0)
-    pos = np.searchsorted(sid[rows], cm_sess[rej_on])
-    cause[pos] = causes.to_numpy(dtype=object)[cm[rej_on]]
-    error[pos] = _text(ev["reject"]).to_numpy(dtype=object)[cm[rej_on]]
-    tc = np.flatnonzero((ruleset == "tls_client").to_numpy())
-    srv = rows[server[rows] & ~handshake[rows]]
-    t = _asof(order[tc], [seg[tc]], order[srv], [seg[srv]])
-    pos = np.searchsorted(rows, srv[t[t >= 0]])
-    cause[pos] = causes.to_numpy(dtype=object)[tc[t >= 0]]
-    error[pos] = _text(ev["reject"]).to_numpy(dtype=object)[tc[t >= 0]]
-    linked_msgs = pd.concat([rcp[["session_id", "qid"]], d[["session_id", "qid"]]], ignore_index=True)
-    linked_msgs = linked_msgs[linked_msgs["session_id"].notna()]
-    messages = linked_msgs.groupby(linked_msgs["session_id"].astype("int64")).size()
+    rej_on = lines.tls_server[mk.rows] & mk.enc & (mk.sess >= 0)
+    pos = mk.sess[rej_on]  # session ids are positions in rows
+    cause[pos] = lines.causes[mk.rows[rej_on]]
+    error[pos] = _pick(ev["reject"], mk.rows[rej_on])
+    tc = lines.ruleset("tls_client")
+    srv = rows[lines.server[rows] & ~lines.handshake[rows]]
+    t = _asof(tc, [seg[tc]], srv, [seg[srv]])
+    pos = sid[srv[t[t >= 0]]]
+    cause[pos] = lines.causes[tc[t >= 0]]
+    error[pos] = _pick(ev["reject"], tc[t >= 0])
+    linked_ids = pd.concat([rcp["session_id"], d["session_id"]]).dropna().to_numpy(dtype=np.int64)
     # a client summary names only the host it connected to; the to= lines it carried give the address
     carried = d.loc[d["session_id"].notna() & d["relay_ip"].notna(), ["session_id", "relay_ip"]]
     address = carried.groupby(carried["session_id"].astype("int64"))["relay_ip"].first()
@@ -595,11 +649,21 @@ def _finish_sessions(
         outcome=pd.Series(np.where(pd.isna(cause), "ok", "failed"), index=s.index).astype(OUTCOME_DTYPE),
         cause=pd.Series(cause, index=s.index, dtype=object).astype(CAUSE_DTYPE),
         error=pd.Series(error, index=s.index, dtype="str"),
-        messages=pd.array(messages.reindex(sid[rows], fill_value=0).to_numpy(), dtype="Int64"),
+        messages=pd.array(np.bincount(linked_ids, minlength=len(rows)), dtype="Int64"),
         session_id=sid[rows].astype(np.int64),
     )
     s = _crypto_columns(_peer_columns(s, internal))
     return s.reset_index(drop=True)
+
+
+def _attach(frame: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
+    """Copy the linked session's version/verify/cipher/bits onto receipt or delivery rows."""
+    sess = frame["session_id"]
+    found = attrs.reindex(sess.fillna(-1).astype("int64").to_numpy())
+    use = frame["encrypted"].fillna(False).to_numpy(dtype=bool) & sess.notna().to_numpy()
+    out = frame.assign(**{c: found[c].where(use).set_axis(frame.index) for c in attrs.columns})
+    out = out.assign(version=out["version"].astype(attrs["version"].dtype))
+    return _crypto_columns(out)
 
 
 def _public(frame: pd.DataFrame, columns: list[str], time: str) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .crypto import is_tls12_or_newer
 from .failures import failures
-from .linking import link
+from .linking import _map_unique, link
 
 PERIODS = ("day", "week", "month")
 DIRECTIONS = ("inbound", "outbound", "both")
@@ -52,25 +52,22 @@ def _traffic(
         "weak",
         "internal",
     ]
+
+    def part(frame: pd.DataFrame, rows: np.ndarray, name: str) -> pd.DataFrame:
+        if not include_internal:
+            rows = rows & ~frame["internal"].fillna(False).to_numpy(dtype=bool)
+        return frame.loc[rows, cols].assign(direction=name)  # one copy of the rows and columns needed
+
     parts = []
     if direction in ("inbound", "both"):
-        parts.append(linked.receipts[cols].assign(direction="inbound"))
+        parts.append(part(linked.receipts, np.ones(len(linked.receipts), dtype=bool), "inbound"))
     if direction in ("outbound", "both"):
         d = linked.deliveries
-        parts.append(d.loc[d["encrypted"].notna(), cols].assign(direction="outbound"))
+        parts.append(part(d, d["encrypted"].notna().to_numpy(dtype=bool), "outbound"))
     t = pd.concat(parts, ignore_index=True)
-    if not include_internal:
-        t = t[~t["internal"].fillna(False).astype(bool)]
     enc = t["encrypted"].fillna(False).astype(bool)
     tls12 = pd.Series(
-        [
-            is_tls12_or_newer(v, c)
-            for v, c in zip(t["version"].astype(object), t["cipher"].astype(object), strict=True)
-        ]
-        if len(t)
-        else [],
-        index=t.index,
-        dtype="boolean",
+        _map_unique(is_tls12_or_newer, t["version"], t["cipher"], dtype="boolean"), index=t.index
     )
     return t.assign(
         direction=t["direction"].astype(_DIRECTION_DTYPE),
@@ -186,11 +183,9 @@ def by_peer(
 
 def _breakdown(events, keys, direction, include_internal, internal, weak: bool) -> pd.DataFrame:
     t = _traffic(events, direction, include_internal, internal)
-    t = t[t["encrypted"]]
-    out = t.groupby(["direction", *keys], observed=True, dropna=False).agg(count=("encrypted", "size"))
-    if weak:
-        out = out.join(t.groupby(["direction", *keys], observed=True, dropna=False).agg(weak=("weak", "any")))
-    out = out.reset_index()
+    t = t.loc[t["encrypted"], ["direction", *keys, "encrypted", "weak"]]
+    counts = {"count": ("encrypted", "size"), **({"weak": ("weak", "any")} if weak else {})}
+    out = t.groupby(["direction", *keys], observed=True, dropna=False).agg(**counts).reset_index()
     out = out.assign(share=out["count"] / out.groupby("direction", observed=True)["count"].transform("sum"))
     if weak:
         out["weak"] = out["weak"].astype("boolean")

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from .failures import failures
 from .linking import deliveries, receipts, sessions
 from .metrics import by_cipher, by_peer, by_version, coverage
+from .records import InputError
 
 
 class Format(StrEnum):
@@ -234,8 +235,7 @@ _DIRECTION_NAMES = {"server": "inbound", "client": "outbound"}
 
 def _inout(df: pd.DataFrame) -> pd.DataFrame:
     """Linked tables say server/client (our role); the views say inbound/outbound, like the metrics."""
-    d = df["direction"].astype("str")
-    return df.assign(direction=d.map(lambda v: _DIRECTION_NAMES.get(v, v), na_action="ignore"))
+    return df.assign(direction=df["direction"].astype("str").replace(_DIRECTION_NAMES))
 
 
 def _external(df: pd.DataFrame, include_internal: bool) -> pd.DataFrame:
@@ -370,6 +370,21 @@ def weak_table(
 # -- summary ----------------------------------------------------------------------------------------
 
 
+# what the summary's session figures and `weak_table` read: a copy of the other columns would be wasted
+_SUMMARY_SESSION_COLUMNS = [
+    "direction",
+    "outcome",
+    "peer",
+    "version",
+    "cipher",
+    "weak",
+    "weak_reason",
+    "session_id",
+    "start",
+    "internal",
+]
+
+
 def summary(
     events: pd.DataFrame, *, include_internal: bool = False, internal: Iterable[str] = (), top: int = 5
 ) -> dict:
@@ -380,7 +395,8 @@ def summary(
     """
     scope = _scope(include_internal, internal)
     stats = events.attrs.get("stats", {})
-    sess = _inout(_external(sessions(events, internal=tuple(internal)), include_internal))
+    sess = sessions(events, internal=tuple(internal))[_SUMMARY_SESSION_COLUMNS]
+    sess = _inout(_external(sess, include_internal))
     fails = _inout(_external(failures(events, internal=tuple(internal)), include_internal))
     ciphers = by_cipher(events, **scope).sort_values(
         ["direction", "count"], ascending=[True, False], kind="stable"
@@ -584,7 +600,7 @@ def window(events: pd.DataFrame, period: Period | str) -> Window:
     period = Period(period)
     ts = events["timestamp"].dropna()
     if ts.empty:
-        raise ValueError("no events with a timestamp to report on")
+        raise InputError("no events with a timestamp to report on")
     newest = ts.max()
     if period is Period.all:
         return Window(ts.min(), newest + pd.Timedelta(microseconds=1), None, None)
