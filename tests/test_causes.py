@@ -130,3 +130,18 @@ def test_every_cause_has_explanation_and_result_type_entry():
 )
 def test_result_type(cause, kwargs, expected):
     assert result_type(cause, **kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    ("reply", "cause"),
+    [
+        ("503 5.7.0 not authenticated", "verify_failed"),  # a sendmail peer's TLS_Clt: VERIFY, {verify}=NO
+        ("454 4.7.0 no authentication requested", "verify_failed"),
+        ("403 4.7.0 authentication failed", "verify_failed"),
+        ("530 5.7.0 Authentication required", None),  # RFC 4954 SMTP AUTH
+        ("530 5.7.1 Client was not authenticated", None),  # Exchange, SMTP AUTH
+        ("535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6", None),  # Postfix, SMTP AUTH
+    ],
+)
+def test_a_peers_reply_names_tls_verification_only_in_sendmails_words(reply, cause):
+    assert text_cause(reply, remote=True) == cause

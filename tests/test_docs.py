@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from tlslog import cli
 
@@ -44,3 +45,16 @@ def test_readme_documents_command_and_options(name, command):
         for opt in getattr(param, "opts", []):
             if opt.startswith("--") and opt != "--help":
                 assert opt in section or opt in common, f"README.md does not mention {name} {opt}"
+
+
+def test_readme_summary_is_the_real_output():
+    text = DOC.read_text()
+    command = "$ tlslog summary sample_logs/ --internal .example.org\n"
+    shown = text.split(command, 1)[1].split("\n```", 1)[0]
+    root = DOC.parent
+    result = CliRunner().invoke(
+        cli.app, ["summary", str(root / "sample_logs"), "--internal", ".example.org", "--year", "2026"]
+    )
+    assert result.exit_code == 0, result.output
+    real = result.stdout.rstrip().replace(str(root / "sample_logs"), "sample_logs")
+    assert shown == real, "README's summary is out of date: paste the output of the command it shows"

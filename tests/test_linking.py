@@ -365,3 +365,20 @@ def test_relay_keys_normalise_names_and_literals():
     )
     keys = _relay_keys(ev)
     assert keys[0] == keys[1] and len({*keys[:4]}) == 3 and keys[4] == -1
+
+
+def test_a_peers_smtp_auth_reply_is_not_a_tls_failure():
+    # Other MTAs answer "Authentication required" for SMTP AUTH; only sendmail's own TLS phrases count.
+    d = deliveries(
+        frame(
+            """
+Nov 22 03:10:00 vm sm-mta[21001]: STARTTLS=client, relay=mx.example.net., version=TLSv1.3, verify=OK, cipher=TLS_AES_256_GCM_SHA384, bits=256/256
+Nov 22 03:10:01 vm sm-mta[21001]: 6AM3A0aa021001: to=<a@example.net>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=30064, relay=mx.example.net. [198.51.100.7], dsn=5.7.0, reply=530 5.7.0 Authentication required, stat=Service unavailable
+Nov 22 03:10:02 vm sm-mta[21001]: 6AM3A0ab021001: to=<b@example.net>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=30064, relay=mx.example.net. [198.51.100.7], dsn=5.7.0, reply=503 5.7.0 not authenticated, stat=Service unavailable
+"""
+        )
+    )
+    auth = one(d, recipient="a@example.net")
+    assert bool(auth["encrypted"]) and pd.isna(auth["tls_failure"]) and auth["status"] == "bounced"
+    tls = one(d, recipient="b@example.net")  # a sendmail peer's TLS_Clt verification reject
+    assert tls["tls_failure"] == "verify_failed"

@@ -82,6 +82,12 @@ TLS_TEXT_HINT = r"TLS|does not match|not acceptable|not listed in SANs|DANE|too 
 _AUTH = re.compile(
     r"authentication (?:required|failed|failure)|not authenticated|no authentication requested", re.IGNORECASE
 )
+# A peer's reply names a TLS verification failure only in sendmail's own words (the whole reply text, lower
+# case): "530 5.7.0 Authentication required" (RFC 4954) or "Client was not authenticated" are SMTP AUTH.
+_REMOTE_AUTH = re.compile(
+    r"(?:^|\s)[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3} )?(?:authentication (?:required|failed|failure [A-Z_]+)"
+    r"|not authenticated|no authentication requested)\.?\s*$"
+)
 _TOO_WEAK = re.compile(r"encryption too weak (?P<actual>\d+)? ?less than (?P<required>\d+)", re.IGNORECASE)
 
 
@@ -97,11 +103,18 @@ def _bits(value: object) -> int | None:
         return None
 
 
-def text_cause(text: str | None, verify: str | None = None, *, actual_bits: int | None = None) -> str | None:
+def text_cause(
+    text: str | None, verify: str | None = None, *, actual_bits: int | None = None, remote: bool = False
+) -> str | None:
     """The cause a reject/deferral text names, or ``None`` when the text is not about TLS.
+
+    ``remote``: the text is a peer's reply (``reply=``), where "authentication ..." names a TLS verification
+    failure only in sendmail's exact words; other MTAs use the same words for SMTP AUTH.
 
     >>> text_cause("Deferred: 454 4.7.0 no authentication requested")
     'verify_failed'
+    >>> text_cause("530 5.7.0 Authentication required", remote=True) is None
+    True
     >>> text_cause("Deferred: Connection refused by mx.example.net.") is None
     True
     """
@@ -123,7 +136,7 @@ def text_cause(text: str | None, verify: str | None = None, *, actual_bits: int 
             return base
         # 0 bits with no session value: no STARTTLS was done (client: not offered; server: not used)
         return "not_offered" if verify in ("", "NONE") else "too_weak"
-    if _AUTH.search(text):
+    if (_REMOTE_AUTH if remote else _AUTH).search(text):
         return base if base else "verify_failed"
     return None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -535,14 +536,18 @@ def _finish_deliveries(
     enc = d["_enc"].astype("boolean")
     enc = enc.where(enc.notna() | ~reached, False)
     enc = enc.mask(lost | (status == "queued"), pd.NA)
-    # the remote side's words: only texts that mention TLS at all can name a cause
-    remote = np.full(len(d), None, dtype=object)
+    # what the texts say: our own stat= (a cached failure has no new ruleset line), or the peer's reply=;
+    # only texts that mention TLS at all can name a cause
+    said_cause = np.full(len(d), None, dtype=object)
     hinted = said.str.contains(TLS_TEXT_HINT, case=False, regex=True).to_numpy(dtype=bool)
-    remote[hinted] = _map_unique(text_cause, said[hinted].str.strip())
+    theirs = hinted & reply.notna().to_numpy(dtype=bool)
+    ours = hinted & ~theirs
+    said_cause[ours] = _map_unique(text_cause, stat_text[ours].str.strip())
+    said_cause[theirs] = _map_unique(partial(text_cause, remote=True), reply[theirs].str.strip())
     marker_fail = d["_fail"].to_numpy(dtype=object)
     fail = np.where(r_hit, _take(causes, d["_rcpt"].to_numpy(), None), marker_fail)
     src = np.where(r_hit, "rcpt", np.where(pd.isna(marker_fail), "text", "marker")).astype(object)
-    fail = np.where(pd.isna(fail), remote, fail)
+    fail = np.where(pd.isna(fail), said_cause, fail)
     src[pd.isna(fail)] = None
     recipient = _recipient(d["recipient"])
     d = d.assign(

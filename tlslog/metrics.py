@@ -1,7 +1,7 @@
 """Coverage and breakdowns: how much mail went over TLS, how well, and with whom (tidy long frames).
 
-Inbound figures count messages (receipts); outbound figures count delivery attempts per recipient that
-reached a server (``encrypted`` not NA). Internal hops are left out unless ``include_internal=True``.
+Inbound figures count messages (receipts); outbound figures count delivery attempts (``to=`` lines, however
+many recipients each carries) that reached a server (``encrypted`` not NA). Internal hops are left out unless ``include_internal=True``.
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def _traffic(
     if direction in ("inbound", "both"):
         parts.append(part(linked.receipts, np.ones(len(linked.receipts), dtype=bool), "inbound"))
     if direction in ("outbound", "both"):
-        d = linked.deliveries
-        parts.append(part(d, d["encrypted"].notna().to_numpy(dtype=bool), "outbound"))
+        d = linked.deliveries  # one row per recipient; an attempt is one to= line, counted once
+        attempt = ~d["_line"].duplicated().to_numpy(dtype=bool)
+        parts.append(part(d, attempt & d["encrypted"].notna().to_numpy(dtype=bool), "outbound"))
     t = pd.concat(parts, ignore_index=True)
     enc = t["encrypted"].fillna(False).astype(bool)
     tls12 = pd.Series(
