@@ -395,3 +395,9 @@ class TestInputAndOutputChecks:
         strict = sample("summary", cut, "--year", "2026", "--strict")
         assert strict.exit_code == 1 and "truncated or corrupt archive" in strict.stderr
         assert "Traceback" not in strict.output
+
+    def test_since_after_until_is_a_usage_error(self):
+        bad = sample("summary", SAMPLE, "--since", "2026-11-12", "--until", "2026-11-10")
+        assert bad.exit_code == 2 and "is not before --until" in bad.stderr
+        spans = sample("summary", SAMPLE, "--since", "3d", "--until", "1d", "--year", "2026")
+        assert spans.exit_code == 0  # spans count back from the newest event: not comparable up front

@@ -111,6 +111,21 @@ def _when(value: str | None) -> str | None:
     return value
 
 
+def _ordered(since: str | None, until: str | None) -> None:
+    """--since must come before --until when both are dates (spans count back from the data's end)."""
+    from .frames import parse_when
+
+    if since is None or until is None:
+        return
+    ends = [
+        (parse_when(v, now=datetime(2000, 1, 1)), parse_when(v, now=datetime(2001, 1, 1)))
+        for v in (since, until)
+    ]
+    (start, start2), (end, end2) = ends
+    if start == start2 and end == end2 and pd.Timestamp(start) >= pd.Timestamp(end):
+        raise typer.BadParameter(f"--since {since} is not before --until {until}", param_hint="--since")
+
+
 def _internal(values: list[str] | None) -> list[str]:
     for v in values or ():
         if "/" in v or v.replace(".", "").isdigit() or ":" in v:
@@ -256,6 +271,7 @@ class Input:
 
     def load(self) -> pd.DataFrame:
         """Read the logs, with a progress bar on a terminal, and warn about skipped lines."""
+        _ordered(self.since, self.until)
         sources, total = _sources(self.paths, self.note)
         with _progress(total, show=not self.quiet and err.is_terminal) as on_progress:
             events = read_log(
