@@ -58,3 +58,10 @@ def test_readme_summary_is_the_real_output():
     assert result.exit_code == 0, result.output
     real = result.stdout.rstrip().replace(str(root / "sample_logs"), "sample_logs")
     assert shown == real, "README's summary is out of date: paste the output of the command it shows"
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS)
+def test_readme_shows_each_command_in_an_example(name, command):
+    section = DOC.read_text().split(f"### `tlslog {name}", 1)[1].split("\n### ", 1)[0]
+    examples = section.split("```")[1::2]
+    assert any(f"tlslog {name}" in block for block in examples), f"README.md has no example of {name}"
