@@ -12,13 +12,16 @@ then times three commands in fresh processes:
 - cold:     `tlslog summary FILE` with an empty cache directory;
 - cached:   the same command again (the columnar cache answers).
 
-It prints lines/s, the ratio of tlslog's time to the baseline's, and the peak resident memory of the
-whole process tree (parent and workers, sampled every 20 ms). It is run by hand, never by `make test`.
+It prints lines/s, the ratio of tlslog's time to the baseline's, the CPU seconds of the whole process
+tree (user + system, workers included: steadier than wall time on a shared machine) and the peak
+resident memory of the tree (parent and workers, sampled every 20 ms). It is run by hand, never by
+`make test`.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -64,8 +67,9 @@ def generated_log(lines: int) -> Path:
     return path
 
 
-def run(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes, summed over the process tree) of one command."""
+def run(cmd: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (bytes, summed over the process tree) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
@@ -79,7 +83,9 @@ def run(cmd: list[str]) -> tuple[float, int]:
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.read().decode()}")
-    return elapsed, peak
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu, peak
 
 
 def line_count(path: Path) -> int:
@@ -91,7 +97,7 @@ def line_count(path: Path) -> int:
 LIBRARY = (
     "import sys\n"
     "from tlslog import frames, report\n"
-    "df = frames.read_log(sys.argv[1], cache_dir=sys.argv[2])\n"
+    "df = frames.read_log(sys.argv[1], cache_dir=sys.argv[2], jobs=int(sys.argv[4]) or None)\n"
     "if sys.argv[3] == 'summary':\n"
     "    print(report.render_summary(report.summary(df), report.Format.table))\n"
 )
@@ -105,23 +111,31 @@ def main() -> None:
         choices=["summary", "read"],
         help="call the library instead of the CLI (read: read_log only)",
     )
+    parser.add_argument(
+        "--jobs", type=int, default=0, help="processes for --library (default 0: one per CPU, as the CLI)"
+    )
     args = parser.parse_args()
-    print(f"{'lines':>9} {'run':<8} {'seconds':>8} {'lines/s':>11} {'x baseline':>10} {'peak RSS':>9}")
+    head = ("lines", "run", "seconds", "lines/s", "x baseline", "cpu s", "peak RSS")
+    print("{:>9} {:<8} {:>8} {:>11} {:>10} {:>6} {:>9}".format(*head))
     for size in args.lines or [200_000, 2_000_000]:
         log = generated_log(size)
         n = line_count(log)
-        base, base_rss = run([sys.executable, "-c", BASELINE, str(log)])
-        print(f"{n:>9} {'baseline':<8} {base:>8.2f} {n / base:>11,.0f} {1:>10.2f} {base_rss / 2**20:>7.0f}MB")
+        base, base_cpu, base_rss = run([sys.executable, "-c", BASELINE, str(log)])
+        print(
+            f"{n:>9} {'baseline':<8} {base:>8.2f} {n / base:>11,.0f} {1:>10.2f} {base_cpu:>6.2f}"
+            f" {base_rss / 2**20:>7.0f}MB"
+        )
         with tempfile.TemporaryDirectory() as cache:
             for label in ("cold", "cached"):
                 if args.library:
-                    cmd = [sys.executable, "-c", LIBRARY, str(log), cache, args.library]
+                    cmd = [sys.executable, "-c", LIBRARY, str(log), cache, args.library, str(args.jobs)]
                 else:
                     cmd = [*TLSLOG, "summary", str(log), "--quiet", "--cache-dir", cache]
-                secs, rss = run(cmd)
+                secs, cpu, rss = run(cmd)
                 ratio = secs / base
                 print(
-                    f"{n:>9} {label:<8} {secs:>8.2f} {n / secs:>11,.0f} {ratio:>10.2f} {rss / 2**20:>7.0f}MB"
+                    f"{n:>9} {label:<8} {secs:>8.2f} {n / secs:>11,.0f} {ratio:>10.2f} {cpu:>6.2f}"
+                    f" {rss / 2**20:>7.0f}MB"
                 )
 
 

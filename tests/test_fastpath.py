@@ -79,6 +79,12 @@ def test_year_rollover_and_bad_dates_match():
         "Jan  2 12:00:01 mx sm-mta[1]: STARTTLS=server, relay=a, version=TLSv1.3, "
         "verify=OK, cipher=X, bits=1/1",
     ]
+    lines += [
+        f"{ts} mx sm-mta[1]: STARTTLS=server, relay=a, version=TLSv1.3, verify=OK, cipher=X, bits=1/1"
+        for ts in ("Jan 45 10:00:00", "Nov  0 10:00:00", "Nov 31 10:00:00", "Apr 30 23:59:60",
+                   "Feb 29 10:00:00.5", "Mar 01 10:00:00", "Mar  1 10:00:00", "Xyz  1 10:00:00",
+                   "Nov 9 10:00:00", "Nov 22 10:60:00")
+    ]  # fmt: skip
     for ref in (datetime(2027, 1, 1, 12), datetime(2028, 3, 1), datetime(2027, 1, 1, 12, 0, 0, 500)):
         assert_same(lines, ref)
 
@@ -166,3 +172,69 @@ def test_prefilter_is_the_grammars():
     from tlslog import fastpath
 
     assert set(fastpath._PREFILTER.split("|")) == {re.escape(p) for p in grammar.PREFILTER}
+
+
+# -- from= / to= fields cut at every ", " ----------------------------------------------------------
+
+ENV = "Nov 22 03:04:12 mx sm-mta[7]: 5AM34C9x004411: "
+TRICKY = [
+    "to=<a@x.example>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=1, relay=mx.x.example. "
+    "[192.0.2.1], dsn=4.0.0, stat=Deferred: Connection reset by mx.x.example., relay=y, dsn=5.0.0",
+    "to=<a@x>, delay=1, relay=first, relay=second, stat=Sent (ok)",
+    'to="Doe, John" <j@x>, delay=00:00:00, mailer=esmtp, pri=1, stat=Sent',
+    "to=<a@x>, ctladdr=<b@y> (1/1), delay=0, pri=1, stat=Sent",
+    "to=<a@x>, ctladdr=, delay=0, pri=1, stat=Sent",
+    "to=<a@x>, , delay=0, pri=1, stat=Sent",
+    "to=<a@x>, delay=0, reply=421 4.7.0 try later, closing, stat=Deferred: 421 4.7.0 try later",
+    "to=<a@x>, delay=0, mailer=esmtp, pri=1, dsn=2.0.0",
+    "to=<a@x>, mailer=esmtp, delay=0, stat=Sent",
+    "to=<a@x>,<b@y>, delay=0, stat=",
+    "to=<a@x>, delay=, stat=Sent, relay=z",
+    "to=, delay=0, stat=x",
+    "from=<a@x>, size=1, class=0, nrcpts=1, msgid=<m@x>, bodytype=8BITMIME, proto=ESMTPS, daemon=MTA, "
+    "tls_verify=OK, tls_version=TLSv1.3, cipher=TLS_AES_256_GCM_SHA384, auth=NONE, relay=a, b [192.0.2.1]",
+    "from=<a@x>, size=1, size=2, class=0, nrcpts=x, relay=",
+    "from=<a, b@x>, size=1, class=0, nrcpts=1, relay=[192.0.2.9]",
+    "from=<a@x>, class=0, size=1, nrcpts=1, relay=r",
+    "from=<a@x>, size=1, class=0, nrcpts=1",
+    "from=<a@x>, size=1, msgid=<x, y>, relay=r",
+    "from=<" + "s" * 999 + ">, size=1, relay=r",
+    "from=<" + "s" * 1000 + ">, size=1, relay=r",
+    "from=, size=, relay=",
+]
+
+
+def test_tricky_fields_are_identical():
+    assert_same([ENV + body for body in TRICKY])
+    assert_same([ENV.replace("5AM34C9x004411: ", "") + body for body in TRICKY])
+
+
+def test_most_from_and_to_lines_are_cut_without_per_key_extraction(monkeypatch):
+    from tlslog import fastpath
+
+    calls = []
+    real = fastpath._rule_fields
+    monkeypatch.setattr(fastpath, "_rule_fields", lambda g, spec: calls.append(len(g)) or real(g, spec))
+    lines = [line for line in SAMPLES if ": from=" in line or ": to=" in line]
+    table, _ = parse_block(lines, source="t", reference=REF)
+    assert table.num_rows > 1000
+    assert sum(calls) < table.num_rows / 20
+
+
+def test_unread_messages_are_classified_per_line_kind():
+    """One line stands for all with the same message: continuation parts must not share its issue."""
+    msg = "STARTTLS=server, relay=x, version=TLSv1.3"
+    lines = [
+        f"Nov 22 03:04:12 mx sm-mta[1]: {msg}",
+        f"Nov 22 03:04:12 mx sm-mta[1]: [2]: {msg}",
+        f"Nov 22 03:04:12 mx sm-mta[1]: 5AM34C9x004411[2]: {msg}",
+        f"Nov 22 03:04:12 mx sm-mta[1]: 5AM34C9x004411: {msg}",
+        f"Nov 22 03:04:12 mx sm-mta[1]: [1]: {msg}",
+        f"Nov 22 03:04:12 mx postfix/smtp[1]: {msg}",
+        "Nov 22 03:04:12 mx sm-mta[1]: 5AM34C9x004411: to=<a@x>",
+        "Nov 22 03:04:12 mx sm-mta[1]: 5AM34C9x004411[3]: to=<a@x>",
+        "Nov 22 03:04:12 mx sm-mta[1]: ruleset=check_relay, arg1=x, relay=y, reject=550 5.7.1 no",
+    ] * 2
+    assert_same(lines)
+    _, issues = parse_block(lines, source="t", reference=REF)
+    assert [i.lineno for i in issues] == [1, 4, 5, 7, 10, 13, 14, 16]

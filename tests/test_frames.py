@@ -471,3 +471,14 @@ def test_unknown_zone_is_a_value_error(lab_log):
 def test_events_with_wrong_field_types_are_a_type_error():
     with pytest.raises(TypeError, match="Event field types"):
         events_frame([Event("starttls", pid="16051")])
+
+
+def test_frame_of_a_filtered_table_has_only_the_present_categories():
+    from tlslog.fastpath import raw_table
+    from tlslog.frames import frame_of
+
+    events = [Event("starttls", host="a", version="TLSv1.2"), Event("receipt", host="b", version="TLSv1.3")]
+    table = raw_table(events).slice(1)
+    df = frame_of(table)
+    assert list(df["host"].cat.categories) == ["b"] and list(df["kind"].cat.categories) == ["receipt"]
+    assert df["host"].tolist() == ["b"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +32,8 @@ def test_joined_ranges_equal_one_read(monkeypatch):
     tasks = [(str(MAILLOG), src.name, src.reference, a, b, 0 if a == 0 else None)
              for a, b in workers.split_ranges(str(MAILLOG), 0, 5)]  # fmt: skip
     joined = workers.join([workers.read_range(*t) for t in tasks])
-    assert joined.table.equals(whole.table)
+    assert joined.table.schema == whole.table.schema
+    assert joined.table.to_pylist() == whole.table.to_pylist()
     assert joined.issues == whole.issues and joined.lines == whole.lines and joined.bytes == whole.bytes
 
 
@@ -53,3 +56,48 @@ def test_worker_processes_give_the_sequential_frame(tmp_path, monkeypatch):
     df = read_log(str(MAILLOG), use_cache=False, jobs=2)
     expected = events_frame(list(iter_events(str(MAILLOG))))
     pd.testing.assert_frame_equal(df, expected)
+
+
+def test_a_worker_process_sends_back_the_piece_it_read():
+    src = frames.sources.expand(str(MAILLOG))[0]
+    task = (str(MAILLOG), src.name, src.reference, 1000, None, None)
+    child = workers._start(task)
+    assert child is not None
+    data = child.stdout.read()
+    assert child.wait() == 0
+    piece = workers._unpack(data)
+    expected = workers.read_range(*task)
+    assert piece.table.schema == expected.table.schema
+    assert piece.table.to_pylist() == expected.table.to_pylist()
+    assert (piece.issues, piece.lines, piece.bytes, piece.end) == (
+        expected.issues, expected.lines, expected.bytes, expected.end,
+    )  # fmt: skip
+
+
+def test_workers_import_neither_pandas_nor_the_package_init():
+    read = f"w.read_range({str(MAILLOG)!r}, 'm', w.datetime(2026, 12, 1), 0, None, 0)\n"
+    check = "print('pandas' in sys.modules, getattr(sys.modules[sys.argv[2]], '__file__', None))\n"
+    code = workers._PRELUDE + f"import {workers._PACKAGE}.workers as w\n" + read + check
+    out = subprocess.run(
+        [sys.executable, "-c", code, *workers._worker_args()], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "None"]
+
+
+def test_a_worker_that_cannot_start_is_replaced_by_reading_here(monkeypatch):
+    monkeypatch.setattr(workers, "_start", lambda task: None)
+    monkeypatch.setattr(workers, "MIN_RANGE", 20_000)
+    src = frames.sources.expand(str(MAILLOG))[0]
+    tasks = [(str(MAILLOG), src.name, src.reference, a, b, 0 if a == 0 else None)
+             for a, b in workers.split_ranges(str(MAILLOG), 0, 3)]  # fmt: skip
+    pieces = workers.run_parallel(tasks, 3)
+    whole = workers.read_source(src, src.reference)
+    assert workers.join(pieces).table.to_pylist() == whole.table.to_pylist()
+
+
+def test_the_first_range_leads_by_the_bytes_asked(monkeypatch):
+    monkeypatch.setattr(workers, "MIN_RANGE", 1000)
+    (a, b), (c, d) = workers.split_ranges(str(MAILLOG), 0, 2, lead=40_000)
+    size = MAILLOG.stat().st_size
+    assert a == 0 and b == c and d is None
+    assert abs(b - (size + 40_000) / 2) < 2000  # within a line or two of the cut asked for

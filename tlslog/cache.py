@@ -1,4 +1,6 @@
-"""The columnar cache: each log file's raw events table, issues and counts as one Parquet file.
+"""The columnar cache: each log file's raw events table, issues and counts as one Arrow IPC file.
+
+Arrow IPC (zstd) reads back several times faster than Parquet, and dictionary-encoded columns stay so.
 
 An entry is found by the file's identity (device and inode), and trusted only when the first block
 of the file still hashes the same. Same size and mtime: a hit. Larger, plain text and complete
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 
 from .fastpath import RAW_SCHEMA
 from .records import ParseIssue
@@ -103,7 +105,7 @@ class Cache:
         return cls(path)
 
     def _file(self, ident: Identity) -> Path:
-        return self.folder / f"{ident.key}.parquet"
+        return self.folder / f"{ident.key}.arrow"
 
     def load(self, path: Path, *, year: int | None, name: str, plain: bool) -> Hit | None:
         """The stored parse of ``path`` (issues renamed to ``name``), or None."""
@@ -112,7 +114,7 @@ class Cache:
             return None
         entry = self._file(ident)
         try:
-            table = pq.read_table(entry)
+            table = feather.read_table(entry, memory_map=False)
             meta = json.loads(table.schema.metadata[b"tlslog"])
         except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
             return None
@@ -147,12 +149,13 @@ class Cache:
             "complete": piece.complete and piece.end == ident.size, "source_issues": piece.source_issues,
             "issues": [[i, k, x.lineno, x.reason, x.text] for i, k, x in piece.issues],
         }  # fmt: skip
-        table = piece.table.replace_schema_metadata({"tlslog": json.dumps(meta)})
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".parquet")
+            # the IPC file format has one dictionary per column: unify the blocks' dictionaries
+            table = piece.table.unify_dictionaries().replace_schema_metadata({"tlslog": json.dumps(meta)})
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".arrow")
             os.close(fd)
             try:
-                pq.write_table(table, tmp, compression="zstd")
+                feather.write_feather(table, tmp, compression="zstd")
                 os.replace(tmp, self._file(ident))
             finally:
                 if os.path.exists(tmp):
@@ -162,6 +165,8 @@ class Cache:
             return
 
     def _prune(self) -> None:
-        entries = sorted(self.folder.glob("*.parquet"), key=lambda p: p.stat().st_mtime)
+        for old in self.folder.glob("*.parquet"):  # entries of earlier versions
+            old.unlink(missing_ok=True)
+        entries = sorted(self.folder.glob("*.arrow"), key=lambda p: p.stat().st_mtime)
         for old in entries[:-MAX_ENTRIES]:
             old.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -33,7 +33,7 @@ from . import grammar
 from .parse import bsd_time, classify, is_foreign, parse_event
 from .records import EVENT_FIELDS, Event, ParseIssue
 
-__all__ = ["RAW_SCHEMA", "parse_block", "raw_table", "re2"]
+__all__ = ["DICTIONARY_FIELDS", "RAW_SCHEMA", "parse_block", "raw_table", "re2"]
 
 _INT_FIELDS = (
     "pid", "alg_bits", "cipher_bits", "ssl_error", "errno", "reply_code", "required_bits", "actual_bits",
@@ -46,7 +46,23 @@ _TYPES = {name: pa.int64() for name in _INT_FIELDS} | {
 #: The raw events table: the `Event` fields (aware timestamps in UTC, naive ones as wall-clock time) and
 #: ``aware`` (the line's timestamp carried an offset). `frames` turns it into the typed frame.
 ROW_TYPE = pa.struct([(name, _TYPES.get(name, pa.string())) for name in EVENT_FIELDS])
-RAW_SCHEMA = pa.schema([*ROW_TYPE, pa.field("aware", pa.bool_())])
+#: Text fields with few distinct values: dictionary-encoded in the raw events table (categoricals in
+#: the frame).
+DICTIONARY_FIELDS = (
+    "kind", "host", "program", "direction", "version", "verify", "cipher", "mailer", "stat", "proto",
+    "daemon", "ruleset", "subkind", "dsn",
+)  # fmt: skip
+_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+_PLAIN_SCHEMA = pa.schema([*ROW_TYPE, pa.field("aware", pa.bool_())])
+# other text as large_string: pandas' ``str`` columns keep such an array as it is (no copy)
+RAW_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, _DICTIONARY if f.name in DICTIONARY_FIELDS else pa.large_string())
+        if f.type == pa.string()
+        else f
+        for f in _PLAIN_SCHEMA
+    ]
+)
 
 # -- regular expressions: Python re -> RE2 --------------------------------------------------------
 
@@ -130,6 +146,7 @@ def _envelope_pattern() -> str | None:
         if at < 0 or end < 0 or pattern.count(head) != 1:
             return None
         pattern = pattern[:end] + "+" + pattern[end + len(bound) :]
+    pattern = pattern.replace("(?P<pri>", "(?:")  # unused: one group less, faster extraction
     return f"^(?P<head>{pattern})"
 
 
@@ -166,7 +183,14 @@ _BSD_TS = (
     + (r"(?:\.(?P<frac>[0-9]{1,9}))?$")
 )
 _INTEGER = "^-?[0-9]{1,18}$"
-_MONTHS = pa.array(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = pa.array(_MONTH_NAMES)
+_MONTH_CODES, _MONTH_ORDER = (
+    np.array(x, dtype=np.int64)
+    for x in zip(
+        *sorted((int.from_bytes(m.encode(), "big"), i) for i, m in enumerate(_MONTH_NAMES, 1)), strict=True
+    )
+)
 
 
 # -- public ------------------------------------------------------------------------------------------
@@ -177,6 +201,10 @@ def raw_table(events: Sequence[Event]) -> pa.Table:
 
     :raises TypeError: an event's values do not fit the field types.
     """
+    return _compact(_plain_table(events))
+
+
+def _plain_table(events: Sequence[Event]) -> pa.Table:
     try:
         rows = pa.array(events, type=ROW_TYPE, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
@@ -184,7 +212,19 @@ def raw_table(events: Sequence[Event]) -> pa.Table:
     aware = pa.array(
         [e.timestamp is not None and e.timestamp.tzinfo is not None for e in events], type=pa.bool_()
     )
-    return pa.Table.from_arrays([*rows.flatten(), aware], schema=RAW_SCHEMA)
+    return pa.Table.from_arrays([*rows.flatten(), aware], schema=_PLAIN_SCHEMA)
+
+
+def _compact(table: pa.Table) -> pa.Table:
+    """A table built with plain strings in `RAW_SCHEMA`: `DICTIONARY_FIELDS` dictionary-encoded, other
+    text as large strings."""
+    for at, field in enumerate(RAW_SCHEMA):
+        if table.schema.field(at).type == field.type:
+            continue
+        column = table.column(at)
+        column = column.dictionary_encode() if field.type == _DICTIONARY else column.cast(field.type)
+        table = table.set_column(at, field.name, column)
+    return table
 
 
 def parse_block(
@@ -201,69 +241,107 @@ def parse_block(
     >>> table.column("cipher_bits").to_pylist(), issues
     ([256], [])
     """
+    table, issues = _parse_block(lines, source, reference, first_lineno, fast)
+    return _compact(table), issues
+
+
+def _parse_block(
+    lines: Sequence[str], source: str, reference: datetime, first_lineno: int, fast: bool
+) -> tuple[pa.Table, list[ParseIssue]]:
     if not fast or _ENVELOPE is None or not lines:
         return _slow(lines, range(len(lines)), source, reference, first_lineno)
     arr = pa.array(lines, type=pa.string())
-    cand = np.flatnonzero(pc.match_substring_regex(arr, _PREFILTER).to_numpy(zero_copy_only=False))
-    if not len(cand):
-        return raw_table([]), []
-    sub = arr.take(cand)
-    ok = pc.and_(pc.string_is_ascii(sub), pc.match_substring_regex(sub, _SYSLOG_START))
-    env = pc.extract_regex(pc.if_else(ok, sub, None), _ENVELOPE)
+    if arr.nbytes >= 2**31 - 1:  # string offsets are 32-bit: halve the block
+        half = len(lines) // 2
+        return _joined(
+            parse_block(lines[:half], source=source, reference=reference, first_lineno=first_lineno),
+            parse_block(lines[half:], source=source, reference=reference, first_lineno=first_lineno + half),
+        )
+    wanted = pc.match_substring_regex(arr, _PREFILTER).to_numpy(zero_copy_only=False)
+    if not wanted.any():
+        return _plain_table([]), []
+    ok = pc.and_(pc.string_is_ascii(arr), pc.match_substring_regex(arr, _SYSLOG_START))
+    # the envelope runs on wanted ASCII syslog lines only: the others are null in a view of the same bytes
+    env = pc.extract_regex(_only(arr, wanted & ok.to_numpy(zero_copy_only=False)), _ENVELOPE)
     matched = env.is_valid()
     for group, bound in _BOUNDED.items():
         size = pc.utf8_length(pc.struct_field(env, group))
         matched = pc.and_(matched, pc.less_equal(size, int(bound[3:-1])))
     matched = matched.fill_null(False).to_numpy(zero_copy_only=False)
-    slow_rows = cand[~matched].tolist()
-    idx = cand[matched]
+    slow_rows = np.flatnonzero(wanted & ~matched).tolist()
+    idx = np.flatnonzero(matched)
     if not len(idx):
         return _slow(lines, slow_rows, source, reference, first_lineno)
     env = env.filter(matched)
-    msg = _tails(sub.filter(matched), pc.utf8_length(pc.struct_field(env, "head")))
+    starts, ends, data = _bounds(arr)
+    begin = np.minimum(starts[idx] + pc.utf8_length(pc.struct_field(env, "head")).to_numpy(), ends[idx])
+    msg = _view(data, begin, ends[idx] - begin)
     env = pa.StructArray.from_arrays(
-        [pc.struct_field(env, k) for k in ("ts", "host", "program", "pid", "qid")] + [msg],
-        names=["ts", "host", "program", "pid", "qid", "msg"],
+        [pc.struct_field(env, k) for k in ("ts", "host", "program", "pid", "qid", "part", "npart")] + [msg],
+        names=["ts", "host", "program", "pid", "qid", "part", "npart", "msg"],
     )
-    parts, rest = _bodies(env)
+    parts, unread, keys = _bodies(env)
+    issues = _unread_issues(lines, idx, unread, keys, source, first_lineno)
     tables = []
     for take, table in parts:
         tables.append(_with_envelope(table, env.take(take), idx[take], reference))
-    # messages no rule read, and non-BSD timestamps: line by line (rare)
-    slow_rows += idx[rest].tolist()
+    # non-BSD timestamps: line by line (rare)
     fast_table = pa.concat_tables(tables) if tables else None
     if fast_table is not None:
         bad_ts = fast_table.column("_slow").to_numpy(zero_copy_only=False)
         if bad_ts.any():
             slow_rows += fast_table.column("_row").to_numpy()[bad_ts].tolist()
             fast_table = fast_table.filter(pa.array(~bad_ts))
-    slow_table, issues = _slow(lines, sorted(slow_rows), source, reference, first_lineno, with_rows=True)
+    slow_table, slow_issues = _slow(lines, sorted(slow_rows), source, reference, first_lineno, with_rows=True)
+    if slow_issues:
+        issues = sorted(issues + slow_issues, key=lambda x: x.lineno)
     if fast_table is None or not fast_table.num_rows:
         return slow_table.drop_columns(["_row"]), issues
     merged = pa.concat_tables([fast_table.drop_columns(["_slow"]), slow_table])
-    order = pc.sort_indices(merged.column("_row"))
-    return merged.take(order).drop_columns(["_row"]), issues
+    return _reordered(merged.drop_columns(["_row"]), pc.sort_indices(merged.column("_row"))), issues
 
 
-def _tails(text: pa.Array, start: pa.Array) -> pa.Array:
-    """``text[i][start[i]:]`` for ASCII text without nulls: a string view into the same bytes, cast once."""
-    text = pc.cast(text, pa.large_string()) if len(text) and text.nbytes >= 2**31 - 1 else text
-    n = len(text)
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset : text.offset + n + 1]
-    data = text.buffers()[2]
-    first = offsets[:-1] + start.to_numpy(zero_copy_only=False).astype(np.int32)
-    length = offsets[1:] - first
-    views = np.zeros((n, 4), dtype=np.int32)
-    views[:, 0] = length
-    views[:, 3] = first  # buffer 0 at this offset (long strings)
-    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, dtype=np.uint8)
-    as_bytes = views.view(np.uint8).reshape(n, 16)
-    inline = length <= 12
-    for j in range(12):  # a 4-byte prefix, or the whole string when it has at most 12 bytes
-        byte = np.where(j < length, raw[np.minimum(first + j, len(raw) - 1)], 0).astype(np.uint8)
-        as_bytes[:, 4 + j] = byte if j < 4 else np.where(inline, byte, as_bytes[:, 4 + j])
-    view = pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), data])
-    return pc.cast(view, pa.string())
+def _reordered(table: pa.Table, order: pa.Array) -> pa.Table:
+    """``table.take(order)``; columns without a value are not gathered."""
+    columns = [
+        pa.nulls(len(order), col.type) if col.null_count == len(col) else col.take(order)
+        for col in table.columns
+    ]
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _joined(*parts: tuple[pa.Table, list[ParseIssue]]) -> tuple[pa.Table, list[ParseIssue]]:
+    return pa.concat_tables([t for t, _ in parts]), [i for _, found in parts for i in found]
+
+
+def _only(text: pa.Array, keep: np.ndarray) -> pa.Array:
+    """``text`` with the rows not kept null, over the same buffers (no copy)."""
+    bits = np.concatenate([np.zeros(text.offset, dtype=bool), keep]) if text.offset else keep
+    validity = pa.py_buffer(np.packbits(bits, bitorder="little"))
+    return pa.Array.from_buffers(text.type, len(text), [validity, *text.buffers()[1:]], offset=text.offset)
+
+
+def _unread_issues(
+    lines: Sequence[str],
+    idx: np.ndarray,
+    unread: np.ndarray,
+    keys: np.ndarray,
+    source: str,
+    first_lineno: int,
+) -> list[ParseIssue]:
+    """Issues of our messages no rule read (a foreign program's lines are never one): ``classify``
+    depends on the queue id, part and message only, so one line per key stands for all."""
+    if not len(unread):
+        return []
+    distinct, first = np.unique(keys, return_index=True)
+    reasons = [classify(lines[idx[unread[i]]]) for i in first]
+    found = np.array([r is not None for r in reasons], dtype=bool)
+    at = np.searchsorted(distinct, keys)
+    issues = []
+    for i in np.flatnonzero(found[at]):
+        row = int(idx[unread[i]])
+        issues.append(ParseIssue(source, first_lineno + row, reasons[at[i]], lines[row][:200]))
+    return issues
 
 
 # -- the line-by-line path -------------------------------------------------------------------------
@@ -291,7 +369,7 @@ def _slow(
         reason = classify(line)
         if reason is not None:
             issues.append(ParseIssue(source, first_lineno + i, reason, line[:200]))
-    table = raw_table(events)
+    table = _plain_table(events)
     if with_rows:
         table = table.append_column("_row", pa.array(numbers, type=pa.int64()))
     return table, issues
@@ -300,10 +378,11 @@ def _slow(
 # -- bodies -----------------------------------------------------------------------------------------
 
 
-def _bodies(env: pa.StructArray) -> tuple[list[tuple[np.ndarray, pa.Table]], np.ndarray]:
+def _bodies(env: pa.StructArray) -> tuple[list[tuple[np.ndarray, pa.Table]], np.ndarray, np.ndarray]:
     """Tables of the messages the fast path reads (with the positions in ``env`` they belong to), and
-    the positions left for the line-by-line path."""
+    the positions of our messages no rule read, with a key per distinct (queue id?, part, message)."""
     msg = pc.struct_field(env, "msg")
+    part = pc.binary_join_element_wise(pc.struct_field(env, "part"), pc.struct_field(env, "npart"), "/")
     qid = pc.struct_field(env, "qid")
     has_qid = pc.and_(pc.not_equal(qid, ""), pc.not_equal(qid, "NOQUEUE")).fill_null(False)
     foreign = _map_unique(pc.struct_field(env, "program"), lambda p: is_foreign(p), pa.bool_()).fill_null(
@@ -313,7 +392,7 @@ def _bodies(env: pa.StructArray) -> tuple[list[tuple[np.ndarray, pa.Table]], np.
     done = np.zeros(len(env), dtype=bool)
     parts = []
     ours_qid = pc.and_(has_qid, ours)
-    for rule, convert in ((_DELIVERY, _deliveries), (_RECEIPT, _receipts)):
+    for rule, convert, fields in ((_DELIVERY, _deliveries, _TO_FIELDS), (_RECEIPT, _receipts, _FROM_FIELDS)):
         if rule is None:
             continue
         pattern, start, bounds = rule
@@ -321,34 +400,51 @@ def _bodies(env: pa.StructArray) -> tuple[list[tuple[np.ndarray, pa.Table]], np.
         rows = np.flatnonzero(maybe)
         if not len(rows):
             continue
+        fast, values = _split_fields(msg.take(rows), fields)
+        if fast.any():
+            keep = pa.array(fast)
+            parts.append((rows[fast], convert({k: v.filter(keep) for k, v in values.items()})))
+            done[rows[fast]] = True
+            rows = rows[~fast]
+            if not len(rows):
+                continue
         groups = pc.extract_regex(msg.take(rows), pattern)
         hit = groups.is_valid()
         for group, bound in bounds.items():
             hit = pc.and_(hit, pc.less_equal(pc.utf8_length(pc.struct_field(groups, group)), bound))
         hit = hit.fill_null(False).to_numpy(zero_copy_only=False)
         if hit.any():
-            parts.append((rows[hit], convert(groups.filter(hit))))
+            parts.append((rows[hit], convert(_rule_fields(groups.filter(hit), fields))))
             done[rows[hit]] = True
     # everything else: one grammar call per distinct (message, has queue id)
     left = np.flatnonzero(~done & ours.to_numpy(zero_copy_only=False))
-    foreign_rows = np.flatnonzero(~done & foreign.to_numpy(zero_copy_only=False))
     if len(left):
         keyed = pc.binary_join_element_wise(
-            pc.if_else(has_qid.take(left), "q", "-"), msg.take(left), ""
+            pc.if_else(has_qid.take(left), "q", "-"), part.take(left), ":", msg.take(left), ""
         ).dictionary_encode()
-        results = [grammar.parse_message(k[1:], has_qid=k[0] == "q") for k in keyed.dictionary.to_pylist()]
+        results = [_message(k) for k in keyed.dictionary.to_pylist()]
         codes = keyed.indices.to_numpy(zero_copy_only=False)
         found = np.array([r is not None for r in results], dtype=bool)
         hit = found[codes]
         if hit.any():
             table = pa.Table.from_pylist([r or {} for r in results], schema=_body_schema())
             parts.append((left[hit], table.take(pa.array(codes[hit]))))
-        rest = left[~hit]
-    else:
-        rest = left
-    # a foreign program's lines are no event, and never an issue: nothing to do for them
-    del foreign_rows
-    return parts, rest
+        return parts, left[~hit], codes[~hit]
+    return parts, left, np.zeros(0, dtype=np.int64)
+
+
+_MESSAGES: dict[str, dict[str, Any] | None] = {}  # parse_message per key, across blocks
+_MAX_MESSAGES = 200_000
+
+
+def _message(key: str) -> dict[str, Any] | None:
+    """``grammar.parse_message`` of a ``"q" | "-"`` + part/npart + ``":"`` + message key, remembered."""
+    if key in _MESSAGES:
+        return _MESSAGES[key]
+    if len(_MESSAGES) >= _MAX_MESSAGES:
+        _MESSAGES.clear()
+    found = _MESSAGES[key] = grammar.parse_message(key.split(":", 1)[1], has_qid=key[0] == "q")
+    return found
 
 
 def _body_schema() -> pa.Schema:
@@ -442,18 +538,17 @@ def _column(n: int, **columns: pa.Array) -> pa.Table:
     )
 
 
-def _receipts(g: pa.StructArray) -> pa.Table:
-    """``grammar.convert_receipt`` on a column of receipt matches."""
-    n = len(g)
-    head, relay = _cut(pc.struct_field(g, "tail"), "relay")
-    host, ip = _relays(relay)
+def _receipts(f: dict[str, pa.Array]) -> pa.Table:
+    """``grammar.convert_receipt`` on field columns (``from``: the sender, the terminal ``relay``)."""
+    n = len(f["from"])
+    host, ip = _relays(f["relay"])
     sender = _map_unique(
-        pc.struct_field(g, "sender"),
+        f["from"],
         lambda s: grammar.convert_receipt({"sender": s, "fields": {"x": ""}})["sender"],
         pa.string(),
     )
-    body = pc.binary_join_element_wise("bodytype=", _field(head, "bodytype"), "")
-    auth = pc.binary_join_element_wise("auth=", _field(head, "auth"), "")
+    body = pc.binary_join_element_wise("bodytype=", f["bodytype"], "")
+    auth = pc.binary_join_element_wise("auth=", f["auth"], "")
     # (binary_join_element_wise's null_handling="skip" drops rows where every value is null)
     detail = pc.if_else(
         body.is_null(), auth, pc.if_else(auth.is_null(), body, pc.binary_join_element_wise(body, auth, ", "))
@@ -461,34 +556,170 @@ def _receipts(g: pa.StructArray) -> pa.Table:
     return _column(
         n,
         kind=pa.repeat("receipt", n), direction=pa.repeat("server", n), relay_host=host, relay_ip=ip,
-        sender=sender, size=_int(_field(head, "size")), nrcpts=_int(_field(head, "nrcpts")),
-        msgid=_field(head, "msgid"), proto=_field(head, "proto"), daemon=_field(head, "daemon"),
-        verify=_field(head, "tls_verify"), version=_field(head, "tls_version"), cipher=_field(head, "cipher"),
+        sender=sender, size=_int(f["size"]), nrcpts=_int(f["nrcpts"]), msgid=f["msgid"], proto=f["proto"],
+        daemon=f["daemon"], verify=f["tls_verify"], version=f["tls_version"], cipher=f["cipher"],
         detail=detail,
     )  # fmt: skip
 
 
-def _deliveries(g: pa.StructArray) -> pa.Table:
-    """``grammar.convert_delivery`` on a column of delivery matches."""
-    n = len(g)
-    head, stat_value = _cut(pc.struct_field(g, "tail"), "stat")
-    stat, stat_text = _split_stat(stat_value)
-    reply = _field(head, "reply")
+def _deliveries(f: dict[str, pa.Array]) -> pa.Table:
+    """``grammar.convert_delivery`` on field columns (``to``: the recipients, the terminal ``stat``)."""
+    n = len(f["to"])
+    stat, stat_text = _split_stat(f["stat"])
+    reply = f["reply"]
     code, required, actual = _reply(reply)
     s_code, s_required, s_actual = _reply(stat_text)
-    host, ip = _relays(_field(head, "relay"))
-    recipients = _map_unique(pc.struct_field(g, "to"), grammar.split_recipients, pa.list_(pa.string()))
-    ctladdr = _none_if_empty(_field(head, "ctladdr"))
+    host, ip = _relays(f["relay"])
+    recipients = _map_unique(f["to"], grammar.split_recipients, pa.list_(pa.string()))
+    ctladdr = _none_if_empty(f["ctladdr"])
     return _column(
         n,
         kind=pa.repeat("delivery", n), direction=pa.repeat("client", n), relay_host=host, relay_ip=ip,
-        recipients=recipients, mailer=_field(head, "mailer"), dsn=_field(head, "dsn"), stat=stat,
-        stat_text=stat_text, reply=reply, delay=_field(head, "delay"), xdelay=_field(head, "xdelay"),
+        recipients=recipients, mailer=f["mailer"], dsn=f["dsn"], stat=stat,
+        stat_text=stat_text, reply=reply, delay=f["delay"], xdelay=f["xdelay"],
         reply_code=pc.coalesce(code, s_code), required_bits=pc.coalesce(required, s_required),
-        actual_bits=pc.coalesce(actual, s_actual), verify=_field(head, "tls_verify"),
-        version=_field(head, "tls_version"), cipher=_field(head, "cipher"),
+        actual_bits=pc.coalesce(actual, s_actual), verify=f["tls_verify"],
+        version=f["tls_version"], cipher=f["cipher"],
         detail=pc.binary_join_element_wise("ctladdr=", ctladdr, ""),
     )  # fmt: skip
+
+
+# -- key=value fields ------------------------------------------------------------------------------
+
+
+class _Fields(NamedTuple):
+    """A ``lead=value, key=value, ..., terminal=rest`` message: what `grammar.split_fields` reads."""
+
+    lead: str  #: the rule's first key (its value is the rule's own group)
+    group: str  #: the rule's group for the lead value
+    firsts: tuple[str, ...]  #: keys the rule's tail may start with
+    terminal: str  #: the key that takes the rest of the text
+    keys: tuple[str, ...]  #: the other keys the converter reads
+    bound: int | None  #: most characters of the lead value (the rule's ``{0,N}``)
+
+
+_TO_FIELDS = _Fields(
+    "to", "to", ("ctladdr", "delay"), "stat",
+    ("ctladdr", "delay", "xdelay", "mailer", "tls_verify", "tls_version", "cipher", "relay", "dsn", "reply"),
+    None,
+)  # fmt: skip
+_FROM_FIELDS = _Fields(
+    "from", "sender", ("size",), "relay",
+    ("size", "nrcpts", "msgid", "bodytype", "proto", "daemon", "tls_verify", "tls_version", "cipher", "auth"),
+    1000,
+)  # fmt: skip
+_KEY = "^[A-Za-z_]{1,24}="  # what follows ", " where split_fields cuts
+
+
+def _rule_fields(groups: pa.StructArray, spec: _Fields) -> dict[str, pa.Array]:
+    """Field columns of rule matches, one RE2 extraction per key (rows `_split_fields` leaves)."""
+    head, rest = _cut(pc.struct_field(groups, "tail"), spec.terminal)
+    out = {key: _field(head, key) for key in spec.keys}
+    out[spec.lead] = pc.struct_field(groups, spec.group)
+    out[spec.terminal] = rest
+    return out
+
+
+def _split_fields(msg: pa.Array, spec: _Fields) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """Field columns of ASCII messages cut at every ``", "``, and the rows where that is exact.
+
+    A row is exact when every piece from the second to the terminal key's starts with ``key=``:
+    then each ``", "`` there is one where `grammar.split_fields` cuts, and the lead value ends
+    where the rule's lazy group ends (the second piece's key is one the tail may start with).
+    """
+    n = len(msg)
+    pieces = pc.split_pattern(msg, ", ")
+    counts = pc.list_value_length(pieces).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = pc.list_flatten(pieces)
+    starts, ends, data = _bounds(flat)
+    m = len(flat)
+    row = np.repeat(np.arange(n), counts)
+    first = np.zeros(n, dtype=np.int64)
+    np.cumsum(counts[:-1], out=first[1:])
+    at = np.arange(m) - first[row]  # piece number within its row
+    keylike = pc.match_substring_regex(flat, _KEY).to_numpy(zero_copy_only=False)
+    eq = np.maximum(pc.find_substring(flat, "=").to_numpy(zero_copy_only=False), 0)
+    names = [spec.lead, spec.terminal, *spec.keys, *(k for k in spec.firsts if k not in spec.keys)]
+    code = pc.index_in(_view(data, starts, eq), value_set=pa.array(names)).fill_null(-1)
+    code = np.where(keylike, code.to_numpy(zero_copy_only=False), -1)
+    # the terminal: the first piece after the lead with its key
+    term = np.full(n, -1, dtype=np.int64)
+    t = np.flatnonzero((code == 1) & (at >= 1))
+    t = t[_first_of_runs(row[t])]
+    term[row[t]] = t
+    last = np.where(term >= 0, term - 1, first + counts - 1)  # the last piece before the terminal
+    head = (at >= 1) & (np.arange(m) <= last[row])
+    fast = np.bincount(row[head & ~keylike], minlength=n) == 0
+    second = np.minimum(first + 1, m - 1)
+    firsts = [names.index(k) for k in spec.firsts]
+    fast &= (counts >= 2) & np.isin(code[second], firsts)
+    values = _pieces(data, np.minimum(starts + eq + 1, ends), np.maximum(ends - starts - eq - 1, 0))
+    out = {spec.lead: values.take(_even(n, index=first)) if m else pa.nulls(n, pa.string())}
+    if spec.bound is not None:
+        fast &= (ends[first] - starts[first] - eq[first] - 1 if m else 0) <= spec.bound
+    for i, key in enumerate(spec.keys, start=2):
+        sel = np.flatnonzero(head & (code == i))
+        sel = sel[_first_of_runs(row[sel])]
+        idx = np.full(n, -1, dtype=np.int64)
+        idx[row[sel]] = sel
+        out[key] = values.take(_even(n, index=idx))
+    # the terminal's value runs to the end of the message: its offset there from the pieces before it
+    before = np.zeros(m, dtype=np.int64)
+    np.cumsum(ends[:-1] - starts[:-1] + 2, out=before[1:])
+    has = term >= 0
+    text_starts, text_ends, text_data = _bounds(msg)
+    begin = np.where(has, before[np.maximum(term, 0)] - before[first] + len(spec.terminal) + 1, 0)
+    begin = np.minimum(begin + text_starts, text_ends)
+    out[spec.terminal] = _view(text_data, begin, text_ends - begin, valid=has)
+    return fast, out
+
+
+def _first_of_runs(rows: np.ndarray) -> np.ndarray:
+    """Mask of the first element of each run of equal values in a sorted array."""
+    keep = np.ones(len(rows), dtype=bool)
+    keep[1:] = rows[1:] != rows[:-1]
+    return keep
+
+
+def _bounds(text: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Buffer | None]:
+    """Byte start and end of each string in its data buffer (a ``string`` array), and the buffer."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    offsets = offsets.astype(np.int64)
+    return offsets[:-1], offsets[1:], text.buffers()[2]
+
+
+def _view(
+    data: pa.Buffer | None, starts: np.ndarray, lengths: np.ndarray, *, valid: np.ndarray | None = None
+) -> pa.Array:
+    """Strings ``data[starts[i] : starts[i] + lengths[i]]`` as one ``string`` array, for pieces that
+    follow each other in ``data`` without overlapping (each starts at or after the end of the one before).
+
+    The pieces and the gaps between them make one string array over the same bytes; taking every
+    other element copies out the pieces.
+    """
+    return _pieces(data, starts, lengths).take(_even(len(starts), valid))
+
+
+def _pieces(data: pa.Buffer | None, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """Piece ``i`` of `_view` at element ``2 * i`` (no copy)."""
+    n = len(starts)
+    size = 0 if data is None else data.size
+    ends = starts + lengths
+    if n and ((lengths < 0).any() or starts[0] < 0 or ends[-1] > size or (starts[1:] < ends[:-1]).any()):
+        raise AssertionError("pieces out of order or out of bounds")  # never: it would read other memory
+    offsets = np.empty(2 * n + 1, dtype=np.int32)
+    offsets[0:-1:2] = starts
+    offsets[1::2] = ends
+    offsets[-1] = ends[-1] if n else 0
+    buffer = data if data is not None else pa.py_buffer(b"")
+    return pa.StringArray.from_buffers(2 * n, pa.py_buffer(offsets), buffer)
+
+
+def _even(n: int, valid: np.ndarray | None = None, index: np.ndarray | None = None) -> pa.Array:
+    """Indices ``2 * i`` (``index``: of those rows; -1 or not ``valid``: null)."""
+    at = np.arange(n, dtype=np.int64) if index is None else index
+    mask = at < 0 if valid is None else (at < 0) | ~valid
+    return pa.array(2 * at, mask=mask if mask.any() else None)
 
 
 # -- envelope and timestamps -----------------------------------------------------------------------
@@ -511,7 +742,7 @@ def _with_envelope(body: pa.Table, env: pa.StructArray, rows: np.ndarray, refere
     n = len(rows)
     return pa.Table.from_arrays(
         [*arrays, pa.repeat(False, n), pa.array(rows, type=pa.int64()), pa.array(slow)],
-        schema=pa.schema([*RAW_SCHEMA, pa.field("_row", pa.int64()), pa.field("_slow", pa.bool_())]),
+        schema=pa.schema([*_PLAIN_SCHEMA, pa.field("_row", pa.int64()), pa.field("_slow", pa.bool_())]),
     )
 
 
@@ -520,44 +751,67 @@ def _bsd_stamps(ts: pa.Array, reference: datetime) -> tuple[pa.Array, np.ndarray
     timestamp is of another kind (ISO) or whose year needs the line-by-line rule (a day the year
     changes in), left for the slow path."""
     n = len(ts)
-    m = pc.extract_regex(ts, _BSD_TS)
-    bsd = m.is_valid().to_numpy(zero_copy_only=False)
-    empty = pc.equal(ts, "").fill_null(True).to_numpy(zero_copy_only=False)
-    slow = ~bsd & ~empty  # ISO timestamps (or anything else): the line-by-line path
-    day_key = pc.binary_join_element_wise(pc.struct_field(m, "mon"), pc.struct_field(m, "day"), " ")
+    month, day, h, m, s, micro = (np.zeros(n, dtype=np.int64) for _ in range(6))
+    starts, ends, data = _bounds(ts.fill_null(""))
+    # "Nov  9 00:00:09" / "Nov 19 00:00:09": fixed places (the envelope has checked the shape)
+    fixed = ends - starts == 15
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    at = starts[fixed]
+    if len(at):
 
-    def year_of(key: str | None) -> int | None:
-        if key is None:
-            return None
-        first = bsd_time(key + " 00:00:00", None, reference)
-        last = bsd_time(key + " 23:59:59.999999", None, reference)
+        def digit(k: int) -> np.ndarray:
+            return raw[at + k].astype(np.int64) - 48
+
+        code = (raw[at].astype(np.int64) << 16) | (raw[at + 1].astype(np.int64) << 8) | raw[at + 2]
+        where = np.searchsorted(_MONTH_CODES, code)
+        known = _MONTH_CODES[np.minimum(where, 11)] == code
+        month[fixed] = np.where(known, _MONTH_ORDER[np.minimum(where, 11)], 0)
+        day[fixed] = np.where(raw[at + 4] == 32, 0, digit(4)) * 10 + digit(5)
+        h[fixed] = digit(7) * 10 + digit(8)
+        m[fixed] = digit(10) * 10 + digit(11)
+        s[fixed] = digit(13) * 10 + digit(14)
+    other = np.flatnonzero(~fixed)
+    bsd = fixed.copy()
+    if len(other):
+        g = pc.extract_regex(ts.take(pa.array(other)), _BSD_TS)
+        bsd[other] = g.is_valid().to_numpy(zero_copy_only=False)
+        month[other] = (
+            pc.index_in(pc.struct_field(g, "mon"), value_set=_MONTHS)
+            .fill_null(-1)
+            .to_numpy(zero_copy_only=False)
+            + 1
+        )
+        for k, into in (("day", day), ("h", h), ("m", m), ("s", s)):
+            number = pc.cast(pc.struct_field(g, k), pa.int64()).fill_null(0)
+            into[other] = number.to_numpy(zero_copy_only=False)
+        frac = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.struct_field(g, "frac").fill_null(""), 6, "0"), 0, 6)
+        micro[other] = pc.cast(frac, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    empty = ends == starts
+    slow = ~bsd & ~empty  # ISO timestamps (or anything else): the line-by-line path
+    month = np.where(bsd, month, 0)
+
+    def year_of(key: int) -> int:
+        mon, d = _MONTH_NAMES[key // 100 - 1], key % 100
+        first = bsd_time(f"{mon} {d} 00:00:00", None, reference)
+        last = bsd_time(f"{mon} {d} 23:59:59.999999", None, reference)
         if first is None and last is None:
             return -1  # no such day in any year tried
         if first is None or last is None or first.year != last.year:
             return -2  # the year depends on the time of day
         return first.year
 
-    year = _map_unique(day_key, year_of, pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
-    year = np.where(bsd, year, -1)
+    key = month * 100 + np.clip(day, 0, 99)
+    keys, inverse = np.unique(np.where(month > 0, key, 0), return_inverse=True)
+    years = np.array([year_of(int(k)) if k >= 100 else -1 for k in keys], dtype=np.int64)
+    year = years[inverse.reshape(-1)]
     slow |= bsd & (year == -2)
-    month = (
-        pc.index_in(pc.struct_field(m, "mon"), value_set=_MONTHS).fill_null(-1).to_numpy(zero_copy_only=False)
-        + 1
-    )
-    ints = {
-        k: pc.cast(pc.struct_field(m, k), pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-        for k in ("day", "h", "m", "s")
-    }
-    frac = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.struct_field(m, "frac").fill_null(""), 6, "0"), 0, 6)
-    micro = pc.cast(frac, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-    good = bsd & (year > 0) & (month > 0)
-    good &= (ints["h"] < 24) & (ints["m"] < 60) & (ints["s"] < 60)
+    good = bsd & (year > 0) & (month > 0) & (h < 24) & (m < 60) & (s < 60)
     out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     if good.any():
-        y = year[good].astype(np.int64) - 1970
-        mo = month[good].astype(np.int64) - 1
+        y = year[good] - 1970
+        mo = month[good] - 1
         first_of_month = (np.array(y * 12 + mo, dtype="datetime64[M]")).astype("datetime64[D]")
-        day = first_of_month + (ints["day"][good] - 1).astype("timedelta64[D]")
-        clock = ((ints["h"][good] * 60 + ints["m"][good]) * 60 + ints["s"][good]) * 1_000_000 + micro[good]
-        out[good] = day.astype("datetime64[us]") + clock.astype("timedelta64[us]")
+        days = first_of_month + (day[good] - 1).astype("timedelta64[D]")
+        clock = ((h[good] * 60 + m[good]) * 60 + s[good]) * 1_000_000 + micro[good]
+        out[good] = days.astype("datetime64[us]") + clock.astype("timedelta64[us]")
     return pa.array(out, type=pa.timestamp("us"), from_pandas=True), slow

@@ -25,7 +25,7 @@ from .cache import Cache
 from .fastpath import RAW_SCHEMA, raw_table
 from .parse import reference_time
 from .records import EVENT_FIELDS, TLS_VERSIONS, Event, Issues, ParseIssue, StrictParseError
-from .workers import MIN_RANGE, Piece, join, plain_text, read_source, run_parallel, split_ranges
+from .workers import LEAD, MIN_RANGE, Piece, join, plain_text, read_source, run_parallel, split_ranges
 
 CATEGORY_COLUMNS = (
     "kind", "host", "program", "direction", "verify", "cipher", "mailer", "stat", "proto", "daemon",
@@ -79,9 +79,8 @@ def read_log(
     :param tz: zone of naive timestamps when some lines carry an offset (default: the machine's zone).
     :param cache_dir: where parsed files are kept (default ``$XDG_CACHE_HOME/tlslog``, ``~/.cache/tlslog``);
         ``use_cache=False`` neither reads nor writes it.
-    :param jobs: processes that parse ranges of large files (``None``: one per CPU). Workers are spawned,
-        which re-imports the calling script: use ``jobs > 1`` only under ``if __name__ == "__main__":``
-        (the CLI does).
+    :param jobs: processes that parse ranges of large files (``None``: one per CPU). Workers are fresh
+        interpreters that import only the parsing modules (not pandas, not the calling script).
     :raises InputError: a source could not be read; ``StrictParseError`` in strict mode.
     :raises ValueError: ``since`` / ``until`` is not a time, or ``tz`` is not a zone.
 
@@ -106,6 +105,7 @@ def read_log(
                 on_issue(issue)
     table = pa.concat_tables([p.table for p in pieces]) if pieces else RAW_SCHEMA.empty_table()
     df = filter_time(frame_of(table, tz=tz), since=since, until=until, tz=tz)
+    pa.default_memory_pool().release_unused()  # the parse's scratch memory, kept by the allocator
     df.attrs["issues"] = Issues(issues)
     df.attrs["stats"] = {
         "lines": sum(p.lines for p in pieces),
@@ -147,7 +147,7 @@ def _read_pieces(
                 on_progress(hit.piece.bytes)
             tasks.append((n, (str(src.path), src.name, reference, hit.piece.end, None, hit.piece.lines)))
         elif plain and jobs > 1 and (src.size or 0) >= 2 * MIN_RANGE:
-            ranges = split_ranges(str(src.path), 0, jobs)
+            ranges = split_ranges(str(src.path), 0, jobs, LEAD)
             tasks += [
                 (n, (str(src.path), src.name, reference, a, b, 0 if a == 0 else None)) for a, b in ranges
             ]
@@ -186,11 +186,15 @@ def events_frame(events: Iterable[Event], *, tz: str | tzinfo | None = None) -> 
 
 
 def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame:
-    """The typed events frame of a raw events table (`tlslog.fastpath.RAW_SCHEMA`)."""
+    """The typed events frame of a raw events table (`tlslog.fastpath.RAW_SCHEMA`).
+
+    Text columns share the table's buffers (no copy); categoricals come from the dictionaries.
+    """
+    table = table.unify_dictionaries()
     aware = table.column("aware").to_numpy(zero_copy_only=False).astype(bool) if table.num_rows else None
     columns: dict[str, Any] = {}
     for name in EVENT_FIELDS:
-        values = table.column(name).combine_chunks()
+        values = table.column(name)
         if name == "timestamp":
             columns[name] = _timestamps(values, aware, tz)
         elif name == "version":
@@ -206,11 +210,26 @@ def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
 
 
-def _categories(values: pa.Array) -> pd.Categorical:
+def _encoded(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """The dictionary and the codes (-1: missing) of a column whose chunks share one dictionary."""
+    if not pa.types.is_dictionary(values.type):
+        values = pa.chunked_array([values.combine_chunks().dictionary_encode()])
+    if values.num_chunks == 0:
+        return pa.array([], type=pa.string()), np.zeros(0, dtype=np.int32)
+    codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in values.chunks])
+    codes = codes.astype(np.int32, copy=False)
+    dictionary = values.chunk(0).dictionary
+    used = np.bincount(codes[codes >= 0], minlength=len(dictionary)) > 0
+    if not used.all():  # a sliced or filtered table: only the values present become categories
+        remap = np.append(np.cumsum(used, dtype=np.int32) - 1, -1)
+        dictionary, codes = dictionary.filter(pa.array(used)), remap[codes]
+    return dictionary, codes
+
+
+def _categories(values: pa.ChunkedArray) -> pd.Categorical:
     """Sorted ``str`` categories (also for an empty or all-missing column), missing as NaN."""
-    encoded = values.dictionary_encode()
-    labels = np.array(encoded.dictionary.to_pylist(), dtype=object)
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    dictionary, codes = _encoded(values)
+    labels = np.array(dictionary.to_pylist(), dtype=object)
     order = np.argsort(labels, kind="stable")
     rank = np.empty(len(order) + 1, dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
@@ -220,11 +239,12 @@ def _categories(values: pa.Array) -> pd.Categorical:
     )
 
 
-def _versions(values: pa.Array) -> pd.Categorical:
+def _versions(values: pa.ChunkedArray) -> pd.Categorical:
     """Known protocol names keep their place in the order; any other value becomes ``other``."""
-    known = pc.index_in(values, value_set=_VERSION_VALUES)
-    codes = pc.if_else(pc.is_null(values), -1, pc.fill_null(known, _OTHER_CODE))
-    return pd.Categorical.from_codes(codes.to_numpy(zero_copy_only=False), dtype=VERSION_DTYPE)
+    dictionary, codes = _encoded(values)
+    known = pc.index_in(dictionary, value_set=_VERSION_VALUES).fill_null(_OTHER_CODE)
+    mapped = np.append(known.to_numpy(zero_copy_only=False).astype(np.int32), -1)
+    return pd.Categorical.from_codes(mapped[codes], dtype=VERSION_DTYPE)
 
 
 def _timestamps(values: pa.Array, aware: np.ndarray | None, tz: str | tzinfo | None) -> pd.DatetimeIndex:

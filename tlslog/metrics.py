@@ -1,7 +1,8 @@
 """Coverage and breakdowns: how much mail went over TLS, how well, and with whom (tidy long frames).
 
-Inbound figures count messages (receipts); outbound figures count delivery attempts (``to=`` lines, however
-many recipients each carries) that reached a server (``encrypted`` not NA). Internal hops are left out unless ``include_internal=True``.
+Inbound figures count messages (receipts); outbound figures count delivery attempts (``to=`` lines,
+however many recipients each carries) that reached a server (``encrypted`` not NA). Internal hops are left
+out unless ``include_internal=True``.
 """
 
 from __future__ import annotations

@@ -9,11 +9,13 @@ join into the same result as one sequential read (tests/test_parallel.py).
 from __future__ import annotations
 
 import os
+import pickle
+import struct
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from multiprocessing import get_context
 
 import pyarrow as pa
 
@@ -21,10 +23,11 @@ from . import sources
 from .fastpath import RAW_SCHEMA, parse_block
 from .records import ParseIssue
 
-__all__ = ["Piece", "join", "read_range", "read_source", "run_parallel", "split_ranges"]
+__all__ = ["Piece", "join", "read_range", "read_source", "run_parallel", "serve", "split_ranges"]
 
-BATCH = 50_000  #: lines parsed per columnar call
-MIN_RANGE = 16 << 20  #: smallest byte range worth a worker process
+BATCH = 100_000  #: lines parsed per columnar call
+MIN_RANGE = 8 << 20  #: smallest byte range worth a worker process
+LEAD = 8 << 20  #: bytes more for the calling process's range: about what it reads while a worker starts
 
 
 @dataclass
@@ -169,13 +172,16 @@ def read_range(
     return piece
 
 
-def split_ranges(path: str, start: int, parts: int) -> list[tuple[int, int | None]]:
-    """Cut a plain file from ``start`` into about ``parts`` byte ranges at line boundaries."""
+def split_ranges(path: str, start: int, parts: int, lead: int = 0) -> list[tuple[int, int | None]]:
+    """Cut a plain file from ``start`` into about ``parts`` byte ranges at line boundaries; the first
+    is ``lead`` bytes longer than the others (the calling process reads it while workers start)."""
     size = os.path.getsize(path)
-    step = max(MIN_RANGE, (size - start) // max(parts, 1) + 1)
+    parts = max(parts, 1)
+    lead = min(lead, (size - start) // parts) if parts > 1 else 0
+    step = max(MIN_RANGE, (size - start - lead) // parts + 1)
     cuts = [start]
     with open(path, "rb") as f:
-        at = start + step
+        at = start + step + lead
         while at < size:
             f.seek(at)
             rest = f.readline()
@@ -207,13 +213,93 @@ def join(pieces: Sequence[Piece]) -> Piece:
 
 
 def run_parallel(tasks: Sequence[tuple], jobs: int) -> list[Piece]:
-    """`read_range` for every task, in worker processes (spawned: safe in notebooks and threads)."""
+    """`read_range` for every task, ``jobs`` at a time: the calling process reads one, worker processes
+    the others.
+
+    Workers are fresh interpreters that import only the parsing modules (not pandas, not the calling
+    script) and send their piece back as Arrow IPC. A worker that fails is replaced by reading its
+    range here, so the result never depends on whether workers could start.
+    """
     if jobs <= 1 or len(tasks) <= 1:
         return [read_range(*t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(read_range, *t) for t in tasks[1:]]
-        first = read_range(*tasks[0])  # the parent works too
-        return [first, *(f.result() for f in futures)]
+    out: list[Piece] = []
+    for at in range(0, len(tasks), jobs):
+        group = tasks[at : at + jobs]
+        children = [_start(t) for t in group[1:]]
+        out.append(read_range(*group[0]))
+        out += [_finish(child, t) for child, t in zip(children, group[1:], strict=True)]
+    return out
+
+
+_PACKAGE = __name__.rpartition(".")[0]
+_PRELUDE = (  # a worker's start: the parsing modules only
+    "import sys, types\n"
+    "package = types.ModuleType(sys.argv[2])\n"
+    "package.__path__ = [sys.argv[1]]\n"  # the package without its __init__ (which imports pandas)
+    "sys.modules[sys.argv[2]] = package\n"
+    "class NoPandas:\n"  # pyarrow would import pandas to look for pandas objects
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.partition('.')[0] == 'pandas':\n"
+    "            raise ImportError(name)\n"
+    "sys.meta_path.insert(0, NoPandas())\n"
+)
+_BOOT = _PRELUDE + "__import__(sys.argv[2] + '.workers', fromlist=['serve']).serve()\n"
+
+
+def _start(task: tuple) -> subprocess.Popen | None:
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, *_worker_args()],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert child.stdin is not None
+        child.stdin.write(pickle.dumps(task))
+        child.stdin.close()
+    except (OSError, ValueError, TypeError, pickle.PicklingError):
+        return None
+    return child
+
+
+def _worker_args() -> list[str]:
+    """``sys.argv[1:]`` of a worker: the package's folder and name."""
+    return [os.path.dirname(os.path.abspath(__file__)), _PACKAGE]
+
+
+def _finish(child: subprocess.Popen | None, task: tuple) -> Piece:
+    if child is not None:
+        assert child.stdout is not None
+        try:
+            data = child.stdout.read()
+            child.wait()
+            if child.returncode == 0:
+                return _unpack(data)
+        except (OSError, ValueError, EOFError, struct.error, pickle.UnpicklingError, pa.ArrowException):
+            child.kill()
+            child.wait()
+    return read_range(*task)
+
+
+def serve() -> None:
+    """A worker's main: a pickled `read_range` task on stdin, the piece on stdout (see `_unpack`)."""
+    task = pickle.load(sys.stdin.buffer)
+    piece = read_range(*task)
+    table = piece.table
+    piece.table = RAW_SCHEMA.empty_table()
+    head = pickle.dumps(piece)
+    pad = -(8 + len(head)) % 64  # Arrow buffers stay 64-byte aligned within the message
+    out = sys.stdout.buffer
+    out.write(struct.pack("<Q", len(head)) + head + b"\0" * pad)
+    with pa.ipc.new_stream(out, table.schema) as writer:
+        writer.write_table(table)
+    out.flush()
+
+
+def _unpack(data: bytes) -> Piece:
+    (size,) = struct.unpack_from("<Q", data)
+    piece = pickle.loads(data[8 : 8 + size])
+    body = pa.py_buffer(data)[8 + size + (-(8 + size) % 64) :]
+    piece.table = pa.ipc.open_stream(body).read_all()
+    return piece
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
