@@ -95,7 +95,7 @@ def test_damaged_entry_is_ignored_and_rewritten(tmp_path):
     log = tmp_path / "maillog"
     log.write_text("".join(LINES[:60]))
     read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
-    (entry,) = (tmp_path / "c").glob("*.arrow")
+    (entry,) = (tmp_path / "c").glob("*.parquet")
     entry.write_bytes(b"PAR1 not really")
     same(read_log(str(log), cache_dir=tmp_path / "c", jobs=1), fresh(log))
     assert cache_mod.Cache(tmp_path / "c").load(log, year=None, name=str(log), plain=True) is not None

@@ -1,6 +1,8 @@
-"""The columnar cache: each log file's raw events table, issues and counts as one Arrow IPC file.
+"""The columnar cache: each log file's raw events table, issues and counts as one Parquet file.
 
-Arrow IPC (zstd) reads back several times faster than Parquet, and dictionary-encoded columns stay so.
+Parquet (zstd) keeps the Arrow schema, so dictionary-encoded columns come back as dictionaries. (Arrow IPC
+read back 2-3x faster in a measurement, 0.2-0.4 s against 0.6-1.1 s for 1.5M rows; Parquet is the format
+the project chose for caches.)
 
 An entry is found by the file's identity (device and inode), and trusted only when the first block
 of the file still hashes the same. Same size and mtime: a hit. Larger, plain text and complete
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.feather as feather
+import pyarrow.parquet as pq
 
 from .fastpath import RAW_SCHEMA
 from .records import ParseIssue
@@ -105,7 +107,7 @@ class Cache:
         return cls(path)
 
     def _file(self, ident: Identity) -> Path:
-        return self.folder / f"{ident.key}.arrow"
+        return self.folder / f"{ident.key}.parquet"
 
     def load(self, path: Path, *, year: int | None, name: str, plain: bool) -> Hit | None:
         """The stored parse of ``path`` (issues renamed to ``name``), or None."""
@@ -114,7 +116,7 @@ class Cache:
             return None
         entry = self._file(ident)
         try:
-            table = feather.read_table(entry, memory_map=False)
+            table = pq.read_table(entry)
             meta = json.loads(table.schema.metadata[b"tlslog"])
         except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
             return None
@@ -150,12 +152,11 @@ class Cache:
             "issues": [[i, k, x.lineno, x.reason, x.text] for i, k, x in piece.issues],
         }  # fmt: skip
         try:
-            # the IPC file format has one dictionary per column: unify the blocks' dictionaries
-            table = piece.table.unify_dictionaries().replace_schema_metadata({"tlslog": json.dumps(meta)})
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".arrow")
+            table = piece.table.replace_schema_metadata({"tlslog": json.dumps(meta)})
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".parquet")
             os.close(fd)
             try:
-                feather.write_feather(table, tmp, compression="zstd")
+                pq.write_table(table, tmp, compression="zstd")
                 os.replace(tmp, self._file(ident))
             finally:
                 if os.path.exists(tmp):
@@ -165,8 +166,6 @@ class Cache:
             return
 
     def _prune(self) -> None:
-        for old in self.folder.glob("*.parquet"):  # entries of earlier versions
-            old.unlink(missing_ok=True)
-        entries = sorted(self.folder.glob("*.arrow"), key=lambda p: p.stat().st_mtime)
+        entries = sorted(self.folder.glob("*.parquet"), key=lambda p: p.stat().st_mtime)
         for old in entries[:-MAX_ENTRIES]:
             old.unlink(missing_ok=True)

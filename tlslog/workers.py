@@ -56,16 +56,16 @@ def _parse_blocks(
         batch.extend(block)
         consumed[0] += len(block)
         if len(batch) >= BATCH:
-            tables.append(parse_event(batch, name, reference, start, issues))
+            tables.append(_parse_batch(batch, name, reference, start, issues))
             start += len(batch)
             batch = []
     if batch:
-        tables.append(parse_event(batch, name, reference, start, issues))
+        tables.append(_parse_batch(batch, name, reference, start, issues))
         start += len(batch)
     return tables, start - base
 
 
-def parse_event(batch: list[str], name: str, reference: datetime, start: int, issues: list) -> pa.Table:
+def _parse_batch(batch: list[str], name: str, reference: datetime, start: int, issues: list) -> pa.Table:
     table, found = parse_block(batch, source=name, reference=reference, first_lineno=start + 1)
     issues.extend((i.lineno - 1, 1, i) for i in found)
     return table
