@@ -283,7 +283,6 @@ class Input:
                 on_progress=on_progress,
                 cache_dir=self.cache_dir,
                 use_cache=not self.no_cache,
-                jobs=None,  # every CPU: the entry points are guarded, so spawned workers are safe
             )
         issues = events.attrs.get("issues", ())
         if issues and self.strict:

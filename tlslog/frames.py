@@ -68,7 +68,7 @@ def read_log(
     on_progress: Callable[[int], Any] | None = None,
     cache_dir: str | PathLike[str] | None = None,
     use_cache: bool = True,
-    jobs: int | None = 1,
+    jobs: int | None = None,
 ) -> pd.DataFrame:
     """Read maillog files into the typed events frame (one row per TLS-relevant line, in file order).
 
@@ -79,8 +79,8 @@ def read_log(
     :param tz: zone of naive timestamps when some lines carry an offset (default: the machine's zone).
     :param cache_dir: where parsed files are kept (default ``$XDG_CACHE_HOME/tlslog``, ``~/.cache/tlslog``);
         ``use_cache=False`` neither reads nor writes it.
-    :param jobs: processes that parse ranges of large files (``None``: one per CPU). Workers are fresh
-        interpreters that import only the parsing modules (not pandas, not the calling script).
+    :param jobs: processes that parse ranges of large files (default ``None``: one per CPU; 1: none).
+        Workers are fresh interpreters that import only the parsing modules (not pandas, not the caller).
     :raises InputError: a source could not be read; ``StrictParseError`` in strict mode.
     :raises ValueError: ``since`` / ``until`` is not a time, or ``tz`` is not a zone.
 
