@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -124,3 +125,38 @@ def test_default_dir_follows_xdg(monkeypatch, tmp_path):
     assert cache_mod.default_dir() == tmp_path / "tlslog"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_mod.default_dir() == Path(os.path.expanduser("~")) / ".cache" / "tlslog"
+
+
+def test_a_log_that_grows_while_it_is_read_is_not_cached(tmp_path):
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES[:800]))
+    grown = []
+
+    def append_once(_):  # sendmail writes while tlslog reads
+        if not grown:
+            grown.append(True)
+            with log.open("a") as f:
+                f.write("".join(LINES[800:]))
+
+    read_log(str(log), cache_dir=tmp_path / "c", jobs=1, on_progress=append_once)
+    assert not list((tmp_path / "c").glob("[!.]*.parquet"))  # the read saw a moving file: nothing stored
+    same(read_log(str(log), cache_dir=tmp_path / "c", jobs=1), fresh(log))
+
+
+def test_a_named_pipe_is_read_once_and_whole(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    text = "".join(LINES)
+
+    def feed():
+        with fifo.open("w") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    df = read_log(str(fifo), cache_dir=tmp_path / "c", jobs=2)
+    writer.join()
+    plain = tmp_path / "maillog"
+    plain.write_text(text)
+    assert len(df) == len(fresh(plain)) and df.attrs["stats"]["lines"] == len(LINES)
+    assert not list((tmp_path / "c").glob("*.parquet"))  # a pipe is never cached

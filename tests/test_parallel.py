@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tlslog import frames, workers
 from tlslog.frames import events_frame, read_log
@@ -101,3 +102,29 @@ def test_the_first_range_leads_by_the_bytes_asked(monkeypatch):
     size = MAILLOG.stat().st_size
     assert a == 0 and b == c and d is None
     assert abs(b - (size + 40_000) / 2) < 2000  # within a line or two of the cut asked for
+
+
+def test_workers_are_stopped_when_the_calling_process_fails(monkeypatch):
+    sleeper = []
+
+    def start(task):
+        sleeper.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        return sleeper[-1]
+
+    def fail(*task):
+        raise KeyboardInterrupt  # e.g. a notebook interrupt while the calling process reads its range
+
+    monkeypatch.setattr(workers, "_start", start)
+    monkeypatch.setattr(workers, "read_range", fail)
+    with pytest.raises(KeyboardInterrupt):
+        workers.run_parallel([("a",), ("b",)], 2)
+    assert sleeper and sleeper[0].poll() is not None  # killed and reaped, not left running
+
+
+def test_workers_do_not_import_from_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "json.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    src = frames.sources.expand(str(MAILLOG))[0]
+    child = workers._start((str(MAILLOG), src.name, src.reference, 1000, None, None))
+    assert child is not None and child.stdout.read() and child.wait() == 0
+    assert not (tmp_path / "ran").exists()

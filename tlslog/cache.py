@@ -22,6 +22,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,6 +47,8 @@ def default_dir() -> Path:
 
 def _code_version() -> str:
     h = hashlib.sha1(str(RAW_SCHEMA).encode())
+    for package in ("pyparsing", "pyarrow"):  # an upgrade may parse differently
+        h.update(f"{package}={metadata.version(package)}".encode())
     here = Path(__file__).parent
     for name in _CODE_FILES:
         try:
@@ -140,10 +143,14 @@ class Cache:
         piece = Piece(table, issues, meta["lines"], meta["bytes"], meta["end"], meta["complete"])
         return Hit(piece, grown)
 
-    def store(self, path: Path, piece: Piece, *, year: int | None) -> None:
-        """Write the parse of the whole file ``path``; failures are ignored (the cache is optional)."""
+    def store(self, path: Path, piece: Piece, *, year: int | None, before: Identity | None) -> None:
+        """Write the parse of the whole file ``path``, read when the file was ``before``.
+
+        Nothing is stored when the file changed during the read (a live log that grew), and failures are
+        ignored (the cache is optional).
+        """
         ident = identity(path)
-        if ident is None or ident.size < piece.end:
+        if ident is None or ident != before or ident.size < piece.end:
             return
         meta = {
             "code": _CODE, "year": year, "size": ident.size, "mtime_ns": ident.mtime_ns, "head": ident.head,
@@ -166,6 +173,6 @@ class Cache:
             return
 
     def _prune(self) -> None:
-        entries = sorted(self.folder.glob("*.parquet"), key=lambda p: p.stat().st_mtime)
+        entries = sorted(self.folder.glob("[!.]*.parquet"), key=lambda p: p.stat().st_mtime)  # not .tmp-*
         for old in entries[:-MAX_ENTRIES]:
             old.unlink(missing_ok=True)

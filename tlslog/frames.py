@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta, tzinfo
 from os import PathLike
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import sources
-from .cache import Cache
+from .cache import Cache, Identity, identity
 from .fastpath import RAW_SCHEMA, raw_table
 from .parse import reference_time
 from .records import EVENT_FIELDS, TLS_VERSIONS, Event, Issues, ParseIssue, StrictParseError
@@ -129,11 +130,15 @@ def _read_pieces(
     hits: set[int] = set()
     tasks: list[tuple[int, tuple]] = []  # (source number, read_range arguments)
     kept: dict[int, Piece] = {}  # cached beginnings of grown files
+    before: dict[int, Identity | None] = {}  # each file as it was before it was read
     for n, src in enumerate(found):
         reference = reference_time(src, year)
-        plain = src.path is not None and plain_text(src.path)
+        # only regular files may be cached (a pipe's bytes are gone once read)
+        regular = src.path is not None and _is_regular(src.path)
+        plain = regular and plain_text(src.path)
         hit = None
-        if cache is not None and src.path is not None:
+        if cache is not None and regular:
+            before[n] = identity(src.path)
             hit = cache.load(src.path, year=year, name=src.name, plain=plain)
         if hit is not None and not hit.grown:
             done[n] = hit.piece
@@ -168,9 +173,16 @@ def _read_pieces(
         done[n] = piece
     if cache is not None:
         for n, src in enumerate(found):
-            if src.path is not None and n not in hits:
-                cache.store(src.path, done[n], year=year)
+            if n in before and n not in hits:
+                cache.store(src.path, done[n], year=year, before=before[n])
     return [done[n] for n in range(len(found))]
+
+
+def _is_regular(path: os.PathLike) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def events_frame(events: Iterable[Event], *, tz: str | tzinfo | None = None) -> pd.DataFrame:

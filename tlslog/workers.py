@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import stat
 import struct
 import subprocess
 import sys
@@ -110,8 +111,11 @@ def _ending(source: sources.Source) -> tuple[int, bool]:
 
 
 def plain_text(path: str | os.PathLike) -> bool:
-    """A file that may be read from any line boundary: not compressed, not JSON lines."""
+    """A regular file that may be read from any line boundary: not compressed, not JSON lines (a pipe's
+    bytes can be read only once, so it is never plain)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as f:
             head = f.read(64 << 10)
     except OSError:
@@ -226,8 +230,14 @@ def run_parallel(tasks: Sequence[tuple], jobs: int) -> list[Piece]:
     for at in range(0, len(tasks), jobs):
         group = tasks[at : at + jobs]
         children = [_start(t) for t in group[1:]]
-        out.append(read_range(*group[0]))
-        out += [_finish(child, t) for child, t in zip(children, group[1:], strict=True)]
+        try:
+            out.append(read_range(*group[0]))
+            out += [_finish(child, t) for child, t in zip(children, group[1:], strict=True)]
+        finally:  # an interrupt (a notebook's too) or an error here must not leave workers behind
+            for child in children:
+                if child is not None and child.poll() is None:
+                    child.kill()
+                    child.wait()
     return out
 
 
@@ -249,7 +259,7 @@ _BOOT = _PRELUDE + "__import__(sys.argv[2] + '.workers', fromlist=['serve']).ser
 def _start(task: tuple) -> subprocess.Popen | None:
     try:
         child = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, *_worker_args()],
+            [sys.executable, "-P", "-c", _BOOT, *_worker_args()],  # -P: no modules from the working directory
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         assert child.stdin is not None
