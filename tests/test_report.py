@@ -13,9 +13,10 @@ import fake_frames as fake
 import pandas as pd
 import pytest
 
-from tlslog import report
+from tlslog import report, views, weekly
 from tlslog.records import InputError
-from tlslog.report import Format, Period, render
+from tlslog.report import Format, render
+from tlslog.weekly import Period
 
 HOSTILE = pd.DataFrame(
     {
@@ -96,7 +97,7 @@ def test_clean_and_md_escape_doctests_hold():
 
 
 def test_failure_groups_count_messages_recipients_and_filter():
-    groups = report.failure_groups(fake.failures())
+    groups = views.failure_groups(fake.failures())
     assert list(groups["cause"].astype(str)) == ["not_offered", "too_weak"]
     first = groups.iloc[0]
     assert (first["count"], first["messages"], first["recipients"]) == (2, 2, 1)
@@ -105,14 +106,14 @@ def test_failure_groups_count_messages_recipients_and_filter():
     )
     assert groups.iloc[1]["recipients"] == 2
     assert first["explanation"] == "The peer did not offer STARTTLS."
-    assert len(report.failure_groups(fake.failures(), cause="too_weak")) == 1
-    assert len(report.failure_groups(fake.failures(), peer=fake.SCRIPT.upper())) == 1
-    assert report.failure_groups(fake.failures(), peer="nobody.example").empty
+    assert len(views.failure_groups(fake.failures(), cause="too_weak")) == 1
+    assert len(views.failure_groups(fake.failures(), peer=fake.SCRIPT.upper())) == 1
+    assert views.failure_groups(fake.failures(), peer="nobody.example").empty
 
 
 def test_summary_on_fakes_agrees_with_coverage(monkeypatch):
-    fake.install(monkeypatch, report)
-    s = report.summary(fake.events())
+    fake.install(monkeypatch, views, weekly)
+    s = views.summary(fake.events())
     cov = fake.coverage()
     inbound = s["coverage"].set_index("direction").loc["inbound"]
     assert inbound["total"] == 22 and inbound["encrypted_share"] == pytest.approx(21 / 22)
@@ -122,27 +123,27 @@ def test_summary_on_fakes_agrees_with_coverage(monkeypatch):
         out["encrypted"].sum() / out["total"].sum()
     )
     assert (s["lines"], s["skipped"]) == (40, 2)
-    parsed = json.loads(report.render_summary(s, "json"))
+    parsed = json.loads(views.render_summary(s, "json"))
     assert parsed["lines"] == 40 and parsed["coverage"][0]["direction"] == "inbound"
     assert parsed["failing_peers"][0]["peer"] == fake.SCRIPT and parsed["failing_peers"][0]["failures"] == 2
-    text = report.render_summary(s, "table")
+    text = views.render_summary(s, "table")
     assert "Lines read: 40, skipped (parse issues): 2" in text and "95.5%" in text
     assert "Weak crypto still in use" in text and "DES-CBC3-SHA" in text
     with pytest.raises(ValueError, match="several tables"):
-        report.render_summary(s, "csv")
+        views.render_summary(s, "csv")
 
 
 def test_trace_by_queue_id_links_the_session(monkeypatch):
-    fake.install(monkeypatch, report)
-    t = report.trace(fake.events(), "6A9A0001000101")
+    fake.install(monkeypatch, views, weekly)
+    t = views.trace(fake.events(), "6A9A0001000101")
     assert list(t["what"]) == ["session", "receipt"]
     assert t.iloc[0]["tls"] == "TLSv1.3 TLS_AES_256_GCM_SHA384 256 verify=OK"
-    assert report.trace(fake.events(), "nobody@nowhere.example").empty
+    assert views.trace(fake.events(), "nobody@nowhere.example").empty
 
 
 def test_trace_by_recipient_finds_delivery_session_and_failure(monkeypatch):
-    fake.install(monkeypatch, report)
-    t = report.trace(fake.events(), "BOB@weak.example")
+    fake.install(monkeypatch, views, weekly)
+    t = views.trace(fake.events(), "BOB@weak.example")
     assert list(t["what"]) == ["session", "delivery", "failure"]
     assert t["time"].is_monotonic_increasing
 
@@ -163,27 +164,27 @@ def _times(*stamps):
     ],
 )
 def test_last_week_is_the_last_full_monday_to_sunday(newest, start, end):
-    w = report.window(_times("2026-11-01", newest), Period.last_week)
+    w = weekly.window(_times("2026-11-01", newest), Period.last_week)
     assert (w.start, w.end) == (pd.Timestamp(start), pd.Timestamp(end))
     assert w.start.weekday() == 0 and (w.prev_start, w.prev_end) == (w.start - pd.Timedelta(days=7), w.start)
 
 
 def test_last_7_days_ends_at_the_newest_event_and_all_has_no_previous():
-    w = report.window(_times("2026-11-01", "2026-11-18 08:00"), "last-7-days")
+    w = weekly.window(_times("2026-11-01", "2026-11-18 08:00"), "last-7-days")
     assert w.end - pd.Timedelta(days=7) == w.start and w.start < pd.Timestamp("2026-11-11 08:00:00.001")
-    a = report.window(_times("2026-11-01", "2026-11-18 08:00"), "all")
+    a = weekly.window(_times("2026-11-01", "2026-11-18 08:00"), "all")
     assert a.start == pd.Timestamp("2026-11-01") and a.prev_start is None
     with pytest.raises(InputError, match="no events with a timestamp"):
-        report.window(_times(), "all")
+        weekly.window(_times(), "all")
 
 
 # -- weekly report on hand-built frames ---------------------------------------------------------------
 
 
 def test_weekly_html_escapes_log_text_and_embeds_charts(monkeypatch):
-    fake.install(monkeypatch, report)
+    fake.install(monkeypatch, views, weekly)
     svg = '<svg xmlns="http://www.w3.org/2000/svg"><text>x</text></svg>'
-    html = report.weekly_report(fake.events(), period="all", fmt="html", charts={"coverage": svg})
+    html = weekly.weekly_report(fake.events(), period="all", fmt="html", charts={"coverage": svg})
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;.example" in html
     assert "[red]x[/red]" in html  # markup is just text in HTML
     assert 'src="data:image/svg+xml;base64,' in html
@@ -192,8 +193,8 @@ def test_weekly_html_escapes_log_text_and_embeds_charts(monkeypatch):
 
 
 def test_weekly_markdown_escapes_log_text(monkeypatch):
-    fake.install(monkeypatch, report)
-    md = report.weekly_report(fake.events(), period="all", fmt="markdown")
+    fake.install(monkeypatch, views, weekly)
+    md = weekly.weekly_report(fake.events(), period="all", fmt="markdown")
     assert "<script>" not in md and r"\<script\>" in md
     assert r"\[red\]x\[/red\]" in md
     assert md.startswith("# STARTTLS report 2026-11-09 .. 2026-11-12")
@@ -202,7 +203,7 @@ def test_weekly_markdown_escapes_log_text(monkeypatch):
 
 def test_weekly_report_rejects_other_formats(monkeypatch):
     with pytest.raises(ValueError, match="html or markdown"):
-        report.weekly_report(fake.events(), fmt="pdf")
+        weekly.weekly_report(fake.events(), fmt="pdf")
 
 
 # -- on the real pipeline and sample_logs/ ------------------------------------------------------------
@@ -221,7 +222,7 @@ def events():
 def test_sample_summary_coverage_equals_the_api(events):
     import tlslog
 
-    s = report.summary(events)
+    s = views.summary(events)
     cov = tlslog.coverage(events, by="day").groupby("direction")[["total", "encrypted", "verified"]].sum()
     mine = s["coverage"].set_index("direction")
     for d in ("inbound", "outbound"):
@@ -237,7 +238,7 @@ def test_sample_summary_coverage_equals_the_api(events):
 
 
 def test_sample_weekly_data_is_the_sample_week(events):
-    data = report.weekly_data(events, period="last-week")
+    data = weekly.weekly_data(events, period="last-week")
     start = pd.Timestamp(TRUTH["generator"]["start"])
     assert data.window.start.tz_localize(None) == start
     assert data.window.end - data.window.start == pd.Timedelta(days=7)

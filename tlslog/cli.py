@@ -24,14 +24,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import report
+from . import report, views, weekly
 from .causes import CAUSES
 from .failures import failures
 from .frames import read_log
 from .linking import deliveries, receipts, sessions
 from .metrics import by_cipher, by_verify, by_version, coverage
 from .records import KINDS, InputError, StrictParseError, TlsLogError
-from .report import Format, Period
+from .report import Format
+from .weekly import Period
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -439,7 +440,7 @@ def summary(
         raise typer.BadParameter(
             "the summary holds several tables; use table, markdown or json", param_hint="--format"
         )
-    typer.echo(report.render_summary(report.summary(inp.load(), **inp.scope), fmt).rstrip("\n"))
+    typer.echo(views.render_summary(views.summary(inp.load(), **inp.scope), fmt).rstrip("\n"))
 
 
 @command("coverage")
@@ -468,7 +469,7 @@ def peers(
 ) -> None:
     """The peers we exchange mail with: volume, encrypted and verified shares, failures, versions."""
     emit(
-        report.peer_table(
+        views.peer_table(
             inp.load(),
             by=by.value,
             direction=direction.library,
@@ -486,7 +487,7 @@ def ciphers(
     fmt: Fmt = Format.table,
 ) -> None:
     """TLS sessions by direction, protocol, cipher, bits and verify result; weak crypto flagged."""
-    emit(report.cipher_table(inp.load(), **inp.scope), fmt)
+    emit(views.cipher_table(inp.load(), **inp.scope), fmt)
 
 
 @command("failures")
@@ -505,7 +506,7 @@ def failures_cmd(
 ) -> None:
     """TLS-caused deferrals, bounces and refusals grouped by cause and peer, with what each cause means."""
     fails = inp.outside(failures(inp.load(), internal=tuple(inp.internal)))
-    groups = report.failure_groups(fails, peer=peer, cause=cause.value if cause else None)
+    groups = views.failure_groups(fails, peer=peer, cause=cause.value if cause else None)
     if len(groups) or not (fail_on_any and inp.quiet):
         emit(groups, fmt)
     if fail_on_any and len(groups):
@@ -521,7 +522,7 @@ def trace(
 ) -> None:
     """Everything about one peer, address or queue id in time order: sessions, receipts, deliveries,
     failures, with the TLS parameters of each."""
-    found = report.trace(inp.load(), query, internal=inp.internal)
+    found = views.trace(inp.load(), query, internal=inp.internal)
     if found.empty:
         inp.note(f"nothing found for {query}")
     emit(found, fmt)
@@ -557,19 +558,19 @@ def report_cmd(
     ev = inp.load()
     if ev["timestamp"].dropna().empty:
         raise InputError("no events with a timestamp to report on")
-    win, stamps = report.window(ev, period), ev["timestamp"]
+    win, stamps = weekly.window(ev, period), ev["timestamp"]
     if not ((stamps >= win.start) & (stamps < win.end)).any():
         inp.note(
             f"note: nothing logged in {period.value} ({win.start:%Y-%m-%d} .. {win.end:%Y-%m-%d}); the logs "
             f"cover {stamps.min():%Y-%m-%d} .. {stamps.max():%Y-%m-%d}: try --period last-7-days"
         )
-    data = report.weekly_data(ev, period=period, **inp.scope)
+    data = weekly.weekly_data(ev, period=period, **inp.scope)
     svgs = _report_charts(data) if fmt == "html" else None
-    _write(output, report.weekly_report(ev, fmt=fmt, charts=svgs, data=data))
+    _write(output, weekly.weekly_report(ev, fmt=fmt, charts=svgs, data=data))
     inp.note(f"wrote {output}")
 
 
-def _report_charts(data: report.Weekly) -> dict[str, str]:
+def _report_charts(data: weekly.Weekly) -> dict[str, str]:
     from . import charts
 
     out = {}
