@@ -128,3 +128,23 @@ def test_workers_do_not_import_from_the_working_directory(tmp_path, monkeypatch)
     child = workers._start((str(MAILLOG), src.name, src.reference, 1000, None, None))
     assert child is not None and child.stdout.read() and child.wait() == 0
     assert not (tmp_path / "ran").exists()
+
+
+def test_ranges_cut_at_line_starts_after_a_long_run_without_newlines(tmp_path, monkeypatch):
+    monkeypatch.setattr(workers, "MIN_RANGE", 1000)
+    log = tmp_path / "maillog"
+    log.write_bytes(b"a line\n" * 300 + b"\0" * 200_000 + b"\n" + b"b line\n" * 300)  # a crash's NUL gap
+    data = log.read_bytes()
+    ranges = workers.split_ranges(str(log), 0, 4)
+    assert all(a == 0 or data[a - 1 : a] == b"\n" for a, _ in ranges)
+    assert ranges[0][0] == 0 and ranges[-1][1] is None
+
+
+def test_a_hung_worker_is_stopped_and_its_range_read_here(monkeypatch):
+    monkeypatch.setattr(workers, "WORKER_TIMEOUT", 0.5)
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
+    src = frames.sources.expand(str(MAILLOG))[0]
+    task = (str(MAILLOG), src.name, src.reference, 1000, None, None)
+    piece = workers._finish(hung, task)
+    assert hung.poll() is not None
+    assert piece.table.to_pylist() == workers.read_range(*task).table.to_pylist()

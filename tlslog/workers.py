@@ -14,6 +14,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -22,13 +23,14 @@ import pyarrow as pa
 
 from . import sources
 from .fastpath import RAW_SCHEMA, parse_block
-from .records import ParseIssue
+from .records import InputError, ParseIssue
 
 __all__ = ["Piece", "join", "read_range", "read_source", "run_parallel", "serve", "split_ranges"]
 
 BATCH = 100_000  #: lines parsed per columnar call
 MIN_RANGE = 8 << 20  #: smallest byte range worth a worker process
 LEAD = 8 << 20  #: bytes more for the calling process's range: about what it reads while a worker starts
+WORKER_TIMEOUT = 300  #: seconds a worker may take before it is stopped and its range read here instead
 
 
 @dataclass
@@ -140,7 +142,11 @@ def read_range(
     consumed = [0]
     base = first_line or 0
     got = [0]
-    with open(path, "rb", buffering=0) as raw:
+    try:
+        raw = open(path, "rb", buffering=0)  # noqa: SIM115 (closed below)
+    except OSError as e:  # gone or unreadable since it was listed
+        raise InputError(f"cannot read {name}: {e.strerror or e}") from None
+    with raw:
         raw.seek(start)
         left = [None if stop is None else stop - start]
 
@@ -149,7 +155,10 @@ def read_range(
                 if left[0] <= 0:
                     return b""
                 n = min(n, left[0])
-            data = raw.read(n)
+            try:
+                data = raw.read(n)
+            except OSError as e:
+                raise InputError(f"cannot read {name}: {e.strerror or e}") from None
             if left[0] is not None:
                 left[0] -= len(data)
             got[0] += len(data)
@@ -188,7 +197,12 @@ def split_ranges(path: str, start: int, parts: int, lead: int = 0) -> list[tuple
         at = start + step + lead
         while at < size:
             f.seek(at)
-            rest = f.readline()
+            rest = f.readline(sources.MAX_LINE)  # a run of bytes without a newline is never read whole
+            while rest and not rest.endswith(b"\n"):
+                more = f.readline(sources.MAX_LINE)
+                if not more:
+                    break
+                at, rest = at + len(rest), more
             at += len(rest)
             if at >= size:
                 break
@@ -278,6 +292,8 @@ def _worker_args() -> list[str]:
 def _finish(child: subprocess.Popen | None, task: tuple) -> Piece:
     if child is not None:
         assert child.stdout is not None
+        watchdog = threading.Timer(WORKER_TIMEOUT, child.kill)  # a hung worker: its range is read here
+        watchdog.start()
         try:
             data = child.stdout.read()
             child.wait()
@@ -286,6 +302,8 @@ def _finish(child: subprocess.Popen | None, task: tuple) -> Piece:
         except (OSError, ValueError, EOFError, struct.error, pickle.UnpicklingError, pa.ArrowException):
             child.kill()
             child.wait()
+        finally:
+            watchdog.cancel()
     return read_range(*task)
 
 
