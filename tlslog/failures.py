@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .causes import EXPLANATIONS, classify, result_type, text_cause
-from .linking import CAUSE_DTYPE, DIRECTION_DTYPE, _is, _map_unique, _peer_columns, _text, link
+from .linking import CAUSE_DTYPE, DIRECTION_DTYPE, _is, _map_unique, _peer_columns, _rows, _text, link
 from .peers import InternalHosts
 
 OUTCOME_DTYPE = pd.CategoricalDtype(["deferred", "bounced", "sent", "refused", "unknown"])
@@ -42,6 +42,22 @@ FAILURE_COLUMNS = [
     "outcome",
     "explanation",
     "internal",
+]
+# the events columns a failure row built from a ruleset or handshake line reads
+_LINE_COLUMNS = [
+    "kind",
+    "timestamp",
+    "host",
+    "pid",
+    "relay_host",
+    "relay_ip",
+    "error",
+    "ruleset",
+    "arg1",
+    "reject",
+    "reply_code",
+    "required_bits",
+    "actual_bits",
 ]
 _CODE = r"^\s*(?P<code>[245]\d\d)\b"
 _BITS = r"too weak (?P<actual>\d+) less than (?P<required>\d+)"
@@ -176,7 +192,7 @@ def failures(
 
 def _from_rows(ev: pd.DataFrame, rows: np.ndarray, direction: str, internal: InternalHosts) -> pd.DataFrame:
     """Failure rows built from ruleset / handshake lines of the events frame."""
-    f = ev.iloc[rows]
+    f = _rows(ev, rows, _LINE_COLUMNS)
     verify = _text(f["arg1"])
     cause = _map_unique(_cause, *(f[c] for c in ("kind", "ruleset", "arg1", "reject", "actual_bits")))
     f = f.assign(

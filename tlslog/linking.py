@@ -17,7 +17,7 @@ import re
 import weakref
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ _NOT_REACHED = (
     r"No route to host|Network is unreachable|Host is down|No such host|Temporary failure in name resolution"
 )
 _DOMAIN = re.compile(r"@([^@]+)$")
+T = TypeVar("T")
 
 SESSION_COLUMNS = [
     "session_id",
@@ -131,8 +132,59 @@ DELIVERY_COLUMNS = [
 ]
 
 
+# The events columns each linked table copies: its public ones that come straight from the line, and what
+# `failures` reads (``error``). Columns the linking computes (version, cipher... from the session) are
+# left out; copying all the events columns to every row cost about as much as linking itself.
+_SESSION_EVENT_COLUMNS = [
+    "host",
+    "program",
+    "pid",
+    "direction",
+    "relay_host",
+    "relay_ip",
+    "version",
+    "verify",
+    "cipher",
+    "alg_bits",
+    "cipher_bits",
+    "error",
+]
+_RECEIPT_EVENT_COLUMNS = [
+    "timestamp",
+    "host",
+    "pid",
+    "qid",
+    "relay_host",
+    "relay_ip",
+    "sender",
+    "size",
+    "nrcpts",
+    "proto",
+    "daemon",
+    "msgid",
+]
+_DELIVERY_EVENT_COLUMNS = [
+    "timestamp",
+    "host",
+    "pid",
+    "qid",
+    "relay_host",
+    "relay_ip",
+    "recipients",
+    "mailer",
+    "dsn",
+    "stat",
+    "stat_text",
+    "reply",
+    "error",
+]
+
+
 class Linked(NamedTuple):
     """The three linked tables plus the private columns `failures` needs (names starting with ``_``).
+
+    Each table holds its public columns (see `SESSION_COLUMNS`...), the private ones, and of the events
+    columns only ``error`` besides.
 
     ``_line`` is the events row of a receipt/delivery/session, ``_marker`` the events row of the TLS line
     that decided a delivery (``STARTTLS=client``, ``connect failed``, ``ruleset=tls_server``/``try_tls``),
@@ -249,6 +301,11 @@ def _take(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
     return out
 
 
+def _rows(ev: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """Some rows and columns of the events frame (one copy of just those; absent columns left out)."""
+    return ev.iloc[rows, [ev.columns.get_loc(c) for c in columns if c in ev.columns]]
+
+
 def _pick(col: pd.Series, rows: np.ndarray) -> np.ndarray:
     """The text of some rows of a column, as an object array."""
     return _text(col.iloc[rows]).to_numpy(dtype=object)
@@ -348,6 +405,28 @@ _MEMO: dict[tuple, tuple[weakref.ref, Linked]] = {}
 _MEMO_SIZE = 4
 
 
+def per_frame(memo: dict, events: pd.DataFrame, key: tuple, compute: Callable[[], T], size: int = 4) -> T:
+    """``compute()`` once per events frame object and ``key``, the last ``size`` results kept in ``memo``.
+
+    The frame's identity and shape are part of the key, and a hit must still be that very object (an id is
+    reused once a frame is gone). Callers must not change a result in place.
+    """
+    full = (id(events), events.shape, tuple(events.columns), *key)
+    hit = memo.get(full)
+    if hit is not None and hit[0]() is events:
+        return hit[1]
+    value = compute()
+    if len(memo) >= size:
+        memo.pop(next(iter(memo)))
+    memo[full] = (weakref.ref(events), value)
+    return value
+
+
+def internal_key(internal: InternalHosts) -> tuple:
+    """What identifies a set of internal hosts in a memo key."""
+    return (internal.names, internal.suffixes, internal.networks)
+
+
 def link(events: pd.DataFrame, *, gap: str | pd.Timedelta = "10min", internal: Iterable[str] = ()) -> Linked:
     """Link the lines of an events frame into sessions, receipts and deliveries (with private columns).
 
@@ -358,16 +437,8 @@ def link(events: pd.DataFrame, *, gap: str | pd.Timedelta = "10min", internal: I
     >>> linked.deliveries[["qid", "recipient", "encrypted", "tls_failure"]]  # doctest: +SKIP
     """
     internal = InternalHosts.coerce(internal)
-    internal_key = (internal.names, internal.suffixes, internal.networks)
-    key = (id(events), events.shape, tuple(events.columns), str(pd.Timedelta(gap)), internal_key)
-    hit = _MEMO.get(key)
-    if hit is not None and hit[0]() is events:
-        return hit[1]
-    linked = _link(events, gap=gap, internal=internal)
-    if len(_MEMO) >= _MEMO_SIZE:
-        _MEMO.pop(next(iter(_MEMO)))
-    _MEMO[key] = (weakref.ref(events), linked)
-    return linked
+    key = (str(pd.Timedelta(gap)), internal_key(internal))
+    return per_frame(_MEMO, events, key, lambda: _link(events, gap=gap, internal=internal), size=_MEMO_SIZE)
 
 
 class _Lines(NamedTuple):
@@ -493,7 +564,7 @@ def _deliveries(lines: _Lines, mk: _Markers, internal: InternalHosts) -> pd.Data
     line = recipients.index.to_numpy()
     at = np.searchsorted(dl, line)
     d = (
-        ev.iloc[line]
+        _rows(ev, line, _DELIVERY_EVENT_COLUMNS)
         .reset_index(drop=True)
         .assign(recipients=_text(recipients).array)
         .rename(columns={"recipients": "recipient"})
@@ -586,7 +657,9 @@ def _receipts(lines: _Lines, internal: InternalHosts) -> pd.DataFrame:
     sess[same_qid] = carried[mm[same_qid]].astype(np.int64)
     tls_session = lines.summary[lines.rows]  # by session id: a handshake that completed
     senc = (sess >= 0) & tls_session[np.maximum(sess, 0)] if len(tls_session) else np.zeros(len(sess), bool)
-    return _finish_receipts(ev.iloc[rc_rows].assign(_line=rc_rows, _sess=sess, _senc=senc), internal)
+    return _finish_receipts(
+        _rows(ev, rc_rows, _RECEIPT_EVENT_COLUMNS).assign(_line=rc_rows, _sess=sess, _senc=senc), internal
+    )
 
 
 def _finish_receipts(f: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
@@ -613,7 +686,9 @@ def _sessions(
 ) -> pd.DataFrame:
     """One row per session line, with its certificate, outcome, messages and peer."""
     ev, seg, sid, rows = lines.ev, lines.seg, lines.sid, lines.rows
-    s = ev.iloc[rows].assign(_line=rows, session_id=sid[rows], start=ev["timestamp"].iloc[rows])
+    s = _rows(ev, rows, _SESSION_EVENT_COLUMNS).assign(
+        _line=rows, session_id=sid[rows], start=ev["timestamp"].iloc[rows]
+    )
     # connect failed: relay from the tls_server line that follows it
     relay_row = np.where(mk.relay_from[rows] >= 0, mk.relay_from[rows], rows)
     for col in ("relay_host", "relay_ip"):

@@ -14,7 +14,8 @@ import pandas as pd
 
 from .crypto import is_tls12_or_newer
 from .failures import failures
-from .linking import _map_unique, link
+from .linking import _map_unique, internal_key, link, per_frame
+from .peers import InternalHosts
 
 PERIODS = ("day", "week", "month")
 DIRECTIONS = ("inbound", "outbound", "both")
@@ -33,12 +34,28 @@ def _period(ts: pd.Series, by: str) -> pd.Series:
     raise ValueError(f"by must be one of {', '.join(PERIODS)}, not {by!r}")
 
 
+# A report asks for coverage, versions and ciphers of one frame: the traffic table is built once for them.
+_TRAFFIC: dict = {}
+
+
 def _traffic(
     events: pd.DataFrame, direction: str, include_internal: bool, internal: Iterable[str]
 ) -> pd.DataFrame:
-    """Receipts and reached delivery attempts in one frame with a ``direction`` column."""
+    """Receipts and reached delivery attempts in one frame with a ``direction`` column (memoised per
+    frame object, direction and scope; a shallow copy, so the memo is never changed through it)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    internal = InternalHosts.coerce(internal)
+    key = (direction, bool(include_internal), internal_key(internal))
+    t = per_frame(
+        _TRAFFIC, events, key, lambda: _build_traffic(events, direction, include_internal, internal)
+    )
+    return t.copy(deep=False)
+
+
+def _build_traffic(
+    events: pd.DataFrame, direction: str, include_internal: bool, internal: InternalHosts
+) -> pd.DataFrame:
     linked = link(events, internal=internal)
     cols = [
         "timestamp",
