@@ -20,6 +20,7 @@ from tlslog.grammar import (
     split_stat,
     xtext_decode,
 )
+from tlslog.records import KINDS
 
 MSG = MESSAGES[0]
 
@@ -192,15 +193,7 @@ def test_rule_table_shape():
     for rule in BODY_RULES:
         assert isinstance(rule.expr, pp.Regex) and rule.expr.re is not None
         assert rule.prefilter and all(isinstance(p, str) and p for p in rule.prefilter)
-        assert rule.kind in (
-            "starttls",
-            "tls_cert",
-            "tls_error",
-            "tls_reject",
-            "receipt",
-            "delivery",
-            "session_end",
-        )
+        assert rule.kind in KINDS
     assert isinstance(grammar.message, pp.MatchFirst)
 
 

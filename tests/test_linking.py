@@ -12,7 +12,7 @@ import pytest
 
 from tlslog import deliveries, parse_line, read_log, receipts, sessions
 from tlslog.frames import events_frame
-from tlslog.linking import DELIVERY_COLUMNS, RECEIPT_COLUMNS, SESSION_COLUMNS, _map_unique, _relay_keys
+from tlslog.linking import DELIVERY_COLUMNS, RECEIPT_COLUMNS, SESSION_COLUMNS, _relay_keys, map_unique
 
 
 def frame(text: str) -> pd.DataFrame:
@@ -350,10 +350,10 @@ def test_map_unique_calls_once_per_distinct_combination():
 
     a = pd.Series(["x", "y", "x", None, "x"], dtype="category")
     b = pd.Series([1, 2, 1, 1, None], dtype="Int64")
-    assert list(_map_unique(fn, a, b)) == ["x-1", "y-2", "x-1", "None-1", "x-None"]
+    assert list(map_unique(fn, a, b)) == ["x-1", "y-2", "x-1", "None-1", "x-None"]
     assert calls == [("x", 1), ("y", 2), (None, 1), ("x", None)]
-    assert list(_map_unique(fn, a, b, dtype="str")) == ["x-1", "y-2", "x-1", "None-1", "x-None"]
-    assert len(_map_unique(fn, a.iloc[:0], b.iloc[:0])) == 0
+    assert list(map_unique(fn, a, b, dtype="str")) == ["x-1", "y-2", "x-1", "None-1", "x-None"]
+    assert len(map_unique(fn, a.iloc[:0], b.iloc[:0])) == 0
 
 
 def test_relay_keys_normalise_names_and_literals():

@@ -113,17 +113,15 @@ def _when(value: str | None) -> str | None:
 
 
 def _ordered(since: str | None, until: str | None) -> None:
-    """--since must come before --until when both are dates (spans count back from the data's end)."""
+    """--since must come before --until when both are points in time (spans count back from the end)."""
     from .frames import parse_when
 
-    if since is None or until is None:
+    try:
+        start, end = parse_when(since), parse_when(until)  # a span without a reference is a ValueError
+        later = start is not None and end is not None and pd.Timestamp(start) >= pd.Timestamp(end)
+    except (ValueError, TypeError):  # a span, or one date with an offset and one without: read_log decides
         return
-    ends = [
-        (parse_when(v, now=datetime(2000, 1, 1)), parse_when(v, now=datetime(2001, 1, 1)))
-        for v in (since, until)
-    ]
-    (start, start2), (end, end2) = ends
-    if start == start2 and end == end2 and pd.Timestamp(start) >= pd.Timestamp(end):
+    if later:
         raise typer.BadParameter(f"--since {since} is not before --until {until}", param_hint="--since")
 
 

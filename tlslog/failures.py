@@ -17,7 +17,16 @@ import pandas as pd
 import pyarrow as pa
 
 from .causes import EXPLANATIONS, classify, result_type, text_cause
-from .linking import CAUSE_DTYPE, DIRECTION_DTYPE, _is, _map_unique, _peer_columns, _rows, _text, link
+from .linking import (
+    CAUSE_DTYPE,
+    DIRECTION_DTYPE,
+    as_text,
+    is_one_of,
+    link,
+    map_unique,
+    peer_columns,
+    take_rows,
+)
 from .peers import InternalHosts
 
 OUTCOME_DTYPE = pd.CategoricalDtype(["deferred", "bounced", "sent", "refused", "unknown"])
@@ -76,7 +85,7 @@ def _outcome(statuses: pd.Series, keys: pd.Series) -> pd.Series:
 def _lists(values: pd.Series, keys: pd.Series) -> pd.Series:
     """Per key: the sorted distinct non-missing values."""
     known = values.notna().to_numpy()
-    codes, words = pd.factorize(_text(values[known]), sort=True)  # codes in the order of the values
+    codes, words = pd.factorize(as_text(values[known]), sort=True)  # codes in the order of the values
     pairs = pd.DataFrame({"k": keys.to_numpy()[known], "v": codes}).drop_duplicates().sort_values(["k", "v"])
     k = pairs["k"].to_numpy()
     cut = np.flatnonzero(k[1:] != k[:-1]) + 1
@@ -86,7 +95,7 @@ def _lists(values: pd.Series, keys: pd.Series) -> pd.Series:
 
 def _singles(values: pd.Series) -> list[list[str]]:
     """Each value as a one-element list (an empty one where missing)."""
-    return [[v] if isinstance(v, str) else [] for v in _text(values)]
+    return [[v] if isinstance(v, str) else [] for v in as_text(values)]
 
 
 def failures(
@@ -113,7 +122,7 @@ def failures(
     parts = []
 
     # client: tls_server rejects and the to= lines they decided
-    rows = np.flatnonzero(_is(ev["kind"], "tls_reject") & _is(ruleset, "tls_server"))
+    rows = np.flatnonzero(is_one_of(ev["kind"], "tls_reject") & is_one_of(ruleset, "tls_server"))
     mk = linked.markers.set_index("row")
     sess = mk["session_id"].reindex(rows).fillna(-1).astype("int64").to_numpy()
     src = d["_src"].to_numpy(dtype=object)
@@ -141,7 +150,7 @@ def failures(
         )
     )
     # client: tls_rcpt rejects, one recipient each
-    rows = np.flatnonzero(_is(ruleset, "tls_rcpt"))
+    rows = np.flatnonzero(is_one_of(ruleset, "tls_rcpt"))
     by_rcpt = d.loc[src == "rcpt", ["status", "_rcpt"]]
     parts.append(
         _from_rows(ev, rows, "client", internal).assign(
@@ -156,7 +165,7 @@ def failures(
     first = remote.drop_duplicates("_line")
     said = (first["reply"].fillna(first["stat_text"])).astype("str")
     parts.append(
-        _peer_columns(first, internal).assign(
+        peer_columns(first, internal).assign(
             direction="client",
             cause=first["tls_failure"].astype(str),
             verify=None,
@@ -176,13 +185,13 @@ def failures(
             cause="handshake_failed", verify=None
         )
     )
-    checks = np.flatnonzero(_is(ruleset, "check_mail", "check_rcpt"))
-    tls_text = _map_unique(lambda t: text_cause(t) is not None, ev["reject"].iloc[checks]).astype(bool)
-    rows = np.union1d(np.flatnonzero(_is(ruleset, "tls_client")), checks[tls_text])
+    checks = np.flatnonzero(is_one_of(ruleset, "check_mail", "check_rcpt"))
+    tls_text = map_unique(lambda t: text_cause(t) is not None, ev["reject"].iloc[checks]).astype(bool)
+    rows = np.union1d(np.flatnonzero(is_one_of(ruleset, "tls_client")), checks[tls_text])
     srv = _from_rows(ev, rows, "server", internal)
     srv = srv.assign(
         qids=_singles(ev["qid"].iloc[rows]),
-        verify=srv["verify"].where(_is(ruleset.iloc[rows], "tls_client")),
+        verify=srv["verify"].where(is_one_of(ruleset.iloc[rows], "tls_client")),
     )
     parts.append(srv)
 
@@ -192,9 +201,9 @@ def failures(
 
 def _from_rows(ev: pd.DataFrame, rows: np.ndarray, direction: str, internal: InternalHosts) -> pd.DataFrame:
     """Failure rows built from ruleset / handshake lines of the events frame."""
-    f = _rows(ev, rows, _LINE_COLUMNS)
-    verify = _text(f["arg1"])
-    cause = _map_unique(_cause, *(f[c] for c in ("kind", "ruleset", "arg1", "reject", "actual_bits")))
+    f = take_rows(ev, rows, _LINE_COLUMNS)
+    verify = as_text(f["arg1"])
+    cause = map_unique(_cause, *(f[c] for c in ("kind", "ruleset", "arg1", "reject", "actual_bits")))
     f = f.assign(
         direction=direction,
         cause=cause,
@@ -203,7 +212,7 @@ def _from_rows(ev: pd.DataFrame, rows: np.ndarray, direction: str, internal: Int
         qids=[[] for _ in rows],
         recipients=[[] for _ in rows],
     )
-    return _peer_columns(f, internal)
+    return peer_columns(f, internal)
 
 
 def _cause(
@@ -228,17 +237,17 @@ def _finish(out: pd.DataFrame | None, ev: pd.DataFrame) -> pd.DataFrame:
             internal=None,
         )
     verifymsg = out["_verifymsg"] if "_verifymsg" in out else pd.Series(None, index=out.index, dtype=object)
-    rtype = _map_unique(
+    rtype = map_unique(
         lambda c, v, m: result_type(c, verify=v, verifymsg=m), out["cause"], out["verify"], verifymsg
     )
     out = out.assign(
-        direction=_text(out["direction"]).astype(DIRECTION_DTYPE),
+        direction=as_text(out["direction"]).astype(DIRECTION_DTYPE),
         cause=out["cause"].astype(object).astype(CAUSE_DTYPE),
         result_type=pd.Series(rtype, index=out.index, dtype="str").astype("category"),
         explanation=pd.Series([EXPLANATIONS.get(c) for c in out["cause"]], index=out.index, dtype="str"),
-        verify=_text(out["verify"]).astype("category"),
-        reject=_text(out["reject"]),
-        error=_text(out["error"]),
+        verify=as_text(out["verify"]).astype("category"),
+        reject=as_text(out["reject"]),
+        error=as_text(out["error"]),
         qids=pd.Series(
             [list(q) if isinstance(q, list) else [] for q in out["qids"]], index=out.index, dtype=LIST_DTYPE
         ),

@@ -202,12 +202,12 @@ class Linked(NamedTuple):
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _text(col: pd.Series) -> pd.Series:
+def as_text(col: pd.Series) -> pd.Series:
     """Any column as a pandas ``str`` Series (categories and NaN preserved as missing)."""
     return col.astype("str")
 
 
-def _is(col: pd.Series, *values: str) -> np.ndarray:
+def is_one_of(col: pd.Series, *values: str) -> np.ndarray:
     """Rows whose value is one of ``values`` (never a missing one), as a bool array."""
     return col.isin(values).to_numpy(dtype=bool)
 
@@ -225,7 +225,7 @@ def _joint(*cols: pd.Series | np.ndarray) -> np.ndarray:
 def _codes(first: pd.Series, *more: pd.Series) -> np.ndarray:
     """Codes of the joint values of string columns (-1 where ``first`` is missing; missing in the others
     counts as "")."""
-    key = _joint(first, *(_text(col).fillna("") for col in more))
+    key = _joint(first, *(as_text(col).fillna("") for col in more))
     return np.where(first.isna().to_numpy(), -1, key)
 
 
@@ -248,7 +248,7 @@ def _python(col: pd.Series) -> list:
     return values.where(values.notna(), None).tolist()
 
 
-def _map_unique(fn: Callable[..., object], *cols: pd.Series, dtype: str | None = None) -> np.ndarray:
+def map_unique(fn: Callable[..., object], *cols: pd.Series, dtype: str | None = None) -> np.ndarray:
     """``fn(*values)`` for each row, calling ``fn`` once per distinct combination of values.
 
     An object array, or a pandas array of ``dtype`` (built from the few results, then spread by position).
@@ -301,19 +301,19 @@ def _take(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
     return out
 
 
-def _rows(ev: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+def take_rows(ev: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
     """Some rows and columns of the events frame (one copy of just those; absent columns left out)."""
     return ev.iloc[rows, [ev.columns.get_loc(c) for c in columns if c in ev.columns]]
 
 
 def _pick(col: pd.Series, rows: np.ndarray) -> np.ndarray:
     """The text of some rows of a column, as an object array."""
-    return _text(col.iloc[rows]).to_numpy(dtype=object)
+    return as_text(col.iloc[rows]).to_numpy(dtype=object)
 
 
 def _at(col: pd.Series, rows: np.ndarray, index: pd.Index) -> pd.Series:
     """The text of a column of the (range-indexed) events frame at ``rows`` (missing at -1), on ``index``."""
-    return pd.Series(_text(col.reindex(rows)).array, index=index)
+    return pd.Series(as_text(col.reindex(rows)).array, index=index)
 
 
 def _segments(ev: pd.DataFrame, gap: str | pd.Timedelta) -> np.ndarray:
@@ -350,13 +350,13 @@ def _relay_keys(ev: pd.DataFrame) -> np.ndarray:
     return pd.factorize(names, use_na_sentinel=True)[0].astype(np.int64)[codes]
 
 
-def _peer_columns(frame: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
+def peer_columns(frame: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
     """``peer``, ``peer_domain`` and ``internal`` from ``relay_host`` / ``relay_ip``."""
-    host, ip = _text(frame["relay_host"]), _text(frame["relay_ip"])
+    host, ip = as_text(frame["relay_host"]), as_text(frame["relay_ip"])
     return frame.assign(
         peer=host.where(host.notna(), ip),
-        peer_domain=pd.Series(_map_unique(peer_domain, host, ip, dtype="str"), index=frame.index),
-        internal=pd.Series(_map_unique(internal.is_internal, host, ip, dtype="boolean"), index=frame.index),
+        peer_domain=pd.Series(map_unique(peer_domain, host, ip, dtype="str"), index=frame.index),
+        internal=pd.Series(map_unique(internal.is_internal, host, ip, dtype="boolean"), index=frame.index),
     )
 
 
@@ -368,7 +368,7 @@ def _crypto_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """``verified``, ``weak`` and ``weak_reason`` from the session's verify, version, cipher and bits."""
     version, cipher, verify = frame["version"], frame["cipher"], frame["verify"]
     reasons = pd.Series(
-        _map_unique(_weak_reasons, version, cipher, frame["cipher_bits"], dtype="str"), index=frame.index
+        map_unique(_weak_reasons, version, cipher, frame["cipher_bits"], dtype="str"), index=frame.index
     )
     known = version.notna() | cipher.notna()
     return frame.assign(
@@ -393,7 +393,7 @@ def _domain(recipient: str | None) -> str | None:
 
 
 def _recipient(values: pd.Series) -> pd.Series:
-    return _text(values).str.strip().str.strip("<>").str.lower()
+    return as_text(values).str.strip().str.strip("<>").str.lower()
 
 
 # ----------------------------------------------------------------------------------------------- linking
@@ -461,7 +461,7 @@ class _Lines(NamedTuple):
         return np.flatnonzero(self.sid >= 0)
 
     def ruleset(self, name: str) -> np.ndarray:
-        return np.flatnonzero(_is(self.ev["ruleset"], name))
+        return np.flatnonzero(is_one_of(self.ev["ruleset"], name))
 
 
 class _Markers(NamedTuple):
@@ -490,15 +490,17 @@ def _link(events: pd.DataFrame, *, gap: str | pd.Timedelta, internal: InternalHo
 
 def _lines(ev: pd.DataFrame, gap: str | pd.Timedelta) -> _Lines:
     kind = ev["kind"]
-    summary = _is(kind, "starttls")
+    summary = is_one_of(kind, "starttls")
     handshake = (
-        _is(kind, "tls_error") & _is(ev["subkind"], "handshake") & _is(ev["direction"], "server", "client")
+        is_one_of(kind, "tls_error")
+        & is_one_of(ev["subkind"], "handshake")
+        & is_one_of(ev["direction"], "server", "client")
     )
     is_session = summary | handshake
-    tls_server = _is(kind, "tls_reject") & _is(ev["ruleset"], "tls_server")
+    tls_server = is_one_of(kind, "tls_reject") & is_one_of(ev["ruleset"], "tls_server")
     causes = np.full(len(ev), None, dtype=object)
-    rej = np.flatnonzero(tls_server | _is(ev["ruleset"], "tls_rcpt", "tls_client"))
-    causes[rej] = _map_unique(
+    rej = np.flatnonzero(tls_server | is_one_of(ev["ruleset"], "tls_rcpt", "tls_client"))
+    causes[rej] = map_unique(
         lambda rs, a, t, b: classify(None if rs == "tls_rcpt" else a, t, actual_bits=b),
         *(ev[c].iloc[rej] for c in ("ruleset", "arg1", "reject", "actual_bits")),
     )
@@ -509,8 +511,8 @@ def _lines(ev: pd.DataFrame, gap: str | pd.Timedelta) -> _Lines:
         sid=np.where(is_session, np.cumsum(is_session) - 1, -1),
         summary=summary,
         handshake=handshake,
-        server=_is(ev["direction"], "server"),
-        client=_is(ev["direction"], "client"),
+        server=is_one_of(ev["direction"], "server"),
+        client=is_one_of(ev["direction"], "client"),
         tls_server=tls_server,
         rkey=_relay_keys(ev),
         causes=causes,
@@ -520,7 +522,7 @@ def _lines(ev: pd.DataFrame, gap: str | pd.Timedelta) -> _Lines:
 def _markers(lines: _Lines) -> _Markers:
     """Outbound: the client markers of each process, keyed by relay."""
     ev, seg, sid, tls_server = lines.ev, lines.seg, lines.sid, lines.tls_server
-    try_tls = _is(ev["ruleset"], "try_tls")
+    try_tls = is_one_of(ev["ruleset"], "try_tls")
     cm = np.flatnonzero(((sid >= 0) & lines.client) | tls_server | try_tls)
     rkey = lines.rkey[cm].copy()
     sess = sid[cm].copy()
@@ -544,7 +546,7 @@ def _markers(lines: _Lines) -> _Markers:
     sess[np.flatnonzero(rej)[ok_prev]] = sid[cm[p[ok_prev]]]
     enc = lines.summary[cm].copy()
     judged = cm[tls_server[cm]]
-    enc[tls_server[cm]] = _text(ev["arg1"].iloc[judged]).str.upper().isin(SESSION_VERIFY).to_numpy()
+    enc[tls_server[cm]] = as_text(ev["arg1"].iloc[judged]).str.upper().isin(SESSION_VERIFY).to_numpy()
     fail = lines.causes[cm].copy()
     fail[try_tls[cm]] = None
     return _Markers(cm, rkey, sess, enc, fail, relay_from)
@@ -553,8 +555,8 @@ def _markers(lines: _Lines) -> _Markers:
 def _deliveries(lines: _Lines, mk: _Markers, internal: InternalHosts) -> pd.DataFrame:
     """``to=`` lines of SMTP mailers, one row per recipient, with the marker that decided each."""
     ev, seg = lines.ev, lines.seg
-    smtp = _map_unique(lambda m: isinstance(m, str) and m.lower() in SMTP_MAILERS, ev["mailer"], dtype="bool")
-    dl = np.flatnonzero(_is(ev["kind"], "delivery") & np.asarray(smtp))
+    smtp = map_unique(lambda m: isinstance(m, str) and m.lower() in SMTP_MAILERS, ev["mailer"], dtype="bool")
+    dl = np.flatnonzero(is_one_of(ev["kind"], "delivery") & np.asarray(smtp))
     d_rkey = np.where(lines.rkey[dl] >= 0, lines.rkey[dl], -2)
     m = _asof(dl, [seg[dl], d_rkey], mk.rows, [seg[mk.rows], mk.rkey])
     enc = pd.array(_take(mk.enc, m, False), dtype="boolean")
@@ -564,9 +566,9 @@ def _deliveries(lines: _Lines, mk: _Markers, internal: InternalHosts) -> pd.Data
     line = recipients.index.to_numpy()
     at = np.searchsorted(dl, line)
     d = (
-        _rows(ev, line, _DELIVERY_EVENT_COLUMNS)
+        take_rows(ev, line, _DELIVERY_EVENT_COLUMNS)
         .reset_index(drop=True)
-        .assign(recipients=_text(recipients).array)
+        .assign(recipients=as_text(recipients).array)
         .rename(columns={"recipients": "recipient"})
         .assign(
             _line=line,
@@ -583,7 +585,7 @@ def _deliveries(lines: _Lines, mk: _Markers, internal: InternalHosts) -> pd.Data
     d["_rcpt"] = -1
     if len(rc):
         keys = _codes(
-            pd.concat([_text(d["qid"]), _text(ev["qid"].iloc[rc])], ignore_index=True),
+            pd.concat([as_text(d["qid"]), as_text(ev["qid"].iloc[rc])], ignore_index=True),
             pd.concat([_recipient(d["recipient"]), _recipient(ev["arg1"].iloc[rc])], ignore_index=True),
         )
         r = _asof(
@@ -597,10 +599,10 @@ def _deliveries(lines: _Lines, mk: _Markers, internal: InternalHosts) -> pd.Data
 def _finish_deliveries(
     d: pd.DataFrame, r_hit: np.ndarray, causes: np.ndarray, internal: InternalHosts
 ) -> pd.DataFrame:
-    stat_text = _text(d["stat_text"])
-    reply = _text(d["reply"])
+    stat_text = as_text(d["stat_text"])
+    reply = as_text(d["reply"])
     said = stat_text.fillna("") + " " + reply.fillna("")
-    status = pd.Series(_map_unique(_status_of, d["stat"]), index=d.index).astype(STATUS_DTYPE)
+    status = pd.Series(map_unique(_status_of, d["stat"]), index=d.index).astype(STATUS_DTYPE)
     coded = said.str.contains(_SMTP_CODE, regex=True) | reply.notna()
     lost = said.str.contains(_NOT_REACHED, case=False, regex=True) & ~coded
     reached = (status == "sent") | coded | pd.Series(r_hit, index=d.index) | ((status == "bounced") & ~lost)
@@ -613,8 +615,8 @@ def _finish_deliveries(
     hinted = said.str.contains(TLS_TEXT_HINT, case=False, regex=True).to_numpy(dtype=bool)
     theirs = hinted & reply.notna().to_numpy(dtype=bool)
     ours = hinted & ~theirs
-    said_cause[ours] = _map_unique(text_cause, stat_text[ours].str.strip())
-    said_cause[theirs] = _map_unique(partial(text_cause, remote=True), reply[theirs].str.strip())
+    said_cause[ours] = map_unique(text_cause, stat_text[ours].str.strip())
+    said_cause[theirs] = map_unique(partial(text_cause, remote=True), reply[theirs].str.strip())
     marker_fail = d["_fail"].to_numpy(dtype=object)
     fail = np.where(r_hit, _take(causes, d["_rcpt"].to_numpy(), None), marker_fail)
     src = np.where(r_hit, "rcpt", np.where(pd.isna(marker_fail), "text", "marker")).astype(object)
@@ -622,7 +624,7 @@ def _finish_deliveries(
     src[pd.isna(fail)] = None
     recipient = _recipient(d["recipient"])
     d = d.assign(
-        recipient_domain=pd.Series(_map_unique(_domain, recipient, dtype="str"), index=d.index),
+        recipient_domain=pd.Series(map_unique(_domain, recipient, dtype="str"), index=d.index),
         status=status,
         encrypted=enc,
         session_id=pd.array(np.where(d["_sess"] >= 0, d["_sess"], -1), dtype="Int64"),
@@ -632,19 +634,19 @@ def _finish_deliveries(
         _src=src,
     )
     d["session_id"] = d["session_id"].mask(d["session_id"] < 0)
-    return _peer_columns(d, internal).reset_index(drop=True)
+    return peer_columns(d, internal).reset_index(drop=True)
 
 
 def _receipts(lines: _Lines, internal: InternalHosts) -> pd.DataFrame:
     """``from=`` lines, linked to the server session of their process."""
     ev, seg, sid = lines.ev, lines.seg, lines.sid
     is_session = sid >= 0
-    sm = np.flatnonzero((is_session & lines.server) | _is(ev["kind"], "session_end"))
+    sm = np.flatnonzero((is_session & lines.server) | is_one_of(ev["kind"], "session_end"))
     starts = is_session[sm]
     # an ended connection's state, carried for the from= of the same qid logged right after the end line
     state = pd.DataFrame({"seg": seg[sm], "sess": np.where(starts, sid[sm], np.nan)})
     carried = state.groupby("seg")["sess"].ffill().to_numpy()
-    rc_rows = np.flatnonzero(_is(ev["kind"], "receipt"))
+    rc_rows = np.flatnonzero(is_one_of(ev["kind"], "receipt"))
     mm = _asof(rc_rows, [seg[rc_rows]], sm, [seg[sm]])
     matched = _take(sm, mm, -1)
     sess = np.full(len(rc_rows), -1, dtype=np.int64)
@@ -658,13 +660,13 @@ def _receipts(lines: _Lines, internal: InternalHosts) -> pd.DataFrame:
     tls_session = lines.summary[lines.rows]  # by session id: a handshake that completed
     senc = (sess >= 0) & tls_session[np.maximum(sess, 0)] if len(tls_session) else np.zeros(len(sess), bool)
     return _finish_receipts(
-        _rows(ev, rc_rows, _RECEIPT_EVENT_COLUMNS).assign(_line=rc_rows, _sess=sess, _senc=senc), internal
+        take_rows(ev, rc_rows, _RECEIPT_EVENT_COLUMNS).assign(_line=rc_rows, _sess=sess, _senc=senc), internal
     )
 
 
 def _finish_receipts(f: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
     proto = f["proto"]
-    tls_proto = _map_unique(lambda p: isinstance(p, str) and p.upper() in TLS_PROTOS, proto).astype(bool)
+    tls_proto = map_unique(lambda p: isinstance(p, str) and p.upper() in TLS_PROTOS, proto).astype(bool)
     # 8.15.1+ marks TLS on proto=; once a host logs any such value, its proto= is authoritative
     host = pd.factorize(f["host"])[0] + 1
     marking_host = np.bincount(host, weights=tls_proto, minlength=host.max(initial=0) + 1) > 0
@@ -677,7 +679,7 @@ def _finish_receipts(f: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
         session_id=pd.array(np.where(linked & enc, f["_sess"], -1), dtype="Int64"),
     )
     f["session_id"] = f["session_id"].mask(f["session_id"] < 0)
-    f = _peer_columns(f, internal)
+    f = peer_columns(f, internal)
     return f.assign(internal=f["internal"] | submission).reset_index(drop=True)
 
 
@@ -686,7 +688,7 @@ def _sessions(
 ) -> pd.DataFrame:
     """One row per session line, with its certificate, outcome, messages and peer."""
     ev, seg, sid, rows = lines.ev, lines.seg, lines.sid, lines.rows
-    s = _rows(ev, rows, _SESSION_EVENT_COLUMNS).assign(
+    s = take_rows(ev, rows, _SESSION_EVENT_COLUMNS).assign(
         _line=rows, session_id=sid[rows], start=ev["timestamp"].iloc[rows]
     )
     # connect failed: relay from the tls_server line that follows it
@@ -696,7 +698,7 @@ def _sessions(
     # certificate lines belong to the latest session of that process and side
     side = pd.factorize(ev["direction"])[0]
     cert = np.flatnonzero(
-        _is(ev["kind"], "tls_cert") & (ev["cert_subject"].notna() | ev["verifymsg"].notna())
+        is_one_of(ev["kind"], "tls_cert") & (ev["cert_subject"].notna() | ev["verifymsg"].notna())
     )
     c = _asof(cert, [seg[cert], side[cert]], rows, [seg[rows], side[rows]])
     first = pd.Series(cert[c >= 0]).groupby(c[c >= 0]).first()
@@ -706,7 +708,7 @@ def _sessions(
         s[col] = _at(ev[col], cert_row, s.index)
     # outcome: failed handshake, or a policy reject on the session (client: tls_server; server: tls_client)
     cause = np.where(lines.handshake[rows], "handshake_failed", None).astype(object)
-    error = _text(s["error"]).to_numpy(dtype=object).copy()
+    error = as_text(s["error"]).to_numpy(dtype=object).copy()
     rej_on = lines.tls_server[mk.rows] & mk.enc & (mk.sess >= 0)
     pos = mk.sess[rej_on]  # session ids are positions in rows
     cause[pos] = lines.causes[mk.rows[rej_on]]
@@ -721,18 +723,18 @@ def _sessions(
     # a client summary names only the host it connected to; the to= lines it carried give the address
     carried = d.loc[d["session_id"].notna() & d["relay_ip"].notna(), ["session_id", "relay_ip"]]
     address = carried.groupby(carried["session_id"].astype("int64"))["relay_ip"].first()
-    s["relay_ip"] = _text(s["relay_ip"]).fillna(
+    s["relay_ip"] = as_text(s["relay_ip"]).fillna(
         pd.Series(address.reindex(sid[rows]).to_numpy(), index=s.index, dtype="str")
     )
     s = s.assign(
-        direction=_text(s["direction"]).astype(DIRECTION_DTYPE),
+        direction=as_text(s["direction"]).astype(DIRECTION_DTYPE),
         outcome=pd.Series(np.where(pd.isna(cause), "ok", "failed"), index=s.index).astype(OUTCOME_DTYPE),
         cause=pd.Series(cause, index=s.index, dtype=object).astype(CAUSE_DTYPE),
         error=pd.Series(error, index=s.index, dtype="str"),
         messages=pd.array(np.bincount(linked_ids, minlength=len(rows)), dtype="Int64"),
         session_id=sid[rows].astype(np.int64),
     )
-    s = _crypto_columns(_peer_columns(s, internal))
+    s = _crypto_columns(peer_columns(s, internal))
     return s.reset_index(drop=True)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .crypto import is_tls12_or_newer
 from .failures import failures
-from .linking import _map_unique, internal_key, link, per_frame
+from .linking import internal_key, link, map_unique, per_frame
 from .peers import InternalHosts
 
 PERIODS = ("day", "week", "month")
@@ -86,7 +86,7 @@ def _build_traffic(
     t = pd.concat(parts, ignore_index=True)
     enc = t["encrypted"].fillna(False).astype(bool)
     tls12 = pd.Series(
-        _map_unique(is_tls12_or_newer, t["version"], t["cipher"], dtype="boolean"), index=t.index
+        map_unique(is_tls12_or_newer, t["version"], t["cipher"], dtype="boolean"), index=t.index
     )
     return t.assign(
         direction=t["direction"].astype(_DIRECTION_DTYPE),
