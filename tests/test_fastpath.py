@@ -48,18 +48,34 @@ def test_samples_and_corpus_are_identical():
     assert_same(CORPUS)
 
 
-def test_fast_path_reads_most_sample_lines_itself(monkeypatch):
-    """The common kinds with BSD timestamps must not quietly fall back to the line-by-line path
-    (ISO timestamps do, for now)."""
+@pytest.mark.parametrize("stamp", ["bsd", "iso"])
+def test_fast_path_reads_most_sample_lines_itself(monkeypatch, stamp):
+    """The common kinds, with BSD or ISO timestamps, must not quietly fall back to the line-by-line path."""
     from tlslog import fastpath
 
     calls = []
     real = fastpath.parse_event
     monkeypatch.setattr(fastpath, "parse_event", lambda *a: calls.append(a) or real(*a))
-    bsd = [line for line in SAMPLES if line[:1].isalpha()]
-    table, _ = parse_block(bsd, source="t", reference=REF)
-    assert table.num_rows > 1000
+    lines = [line for line in SAMPLES if line[:1].isalpha() == (stamp == "bsd")]
+    table, _ = parse_block(lines, source="t", reference=REF)
+    assert table.num_rows > 900
     assert len(calls) < table.num_rows / 10
+
+
+def test_iso_timestamps_match():
+    body = "sm-mta[1]: STARTTLS=server, relay=a [192.0.2.1], version=TLSv1.2, verify=NO, cipher=X, bits=1/1"
+    stamps = [
+        "2026-11-09T00:00:09.5+01:00", "2026-11-09T00:00:09+0100", "2026-11-09T00:00:09Z",
+        "2026-11-09T00:00:09,123-05:00", "2026-11-09T00:00:09.1234567", "2026-11-09T24:00:00",
+        "2026-11-09T23:59:60", "2026-11-09T00:00:09+24:00", "2026-11-09T00:00:09+23:59",
+        "2026-11-09T00:00:09-00:00", "0000-11-09T00:00:09", "2026-11-09T00:00:09+01:60",
+        "2026-11-09T00:00:09.", "2026-02-29T00:00:09", "2028-02-29T00:00:09", "2026-04-31T10:00:00",
+        "2026-13-01T10:00:00", "2026-00-01T10:00:00", "2026-01-00T10:00:00", "9999-12-31T23:59:59.999999",
+        "2026-12-31T23:30:00-01:00", "1970-01-01T00:00:00+00:30", "2026-11-09T00:00:09.123456789Z",
+    ]  # fmt: skip
+    assert_same([f"{ts} mx {body}" for ts in stamps])
+    assert_same([f"<22>1 {ts} mx sm-mta 1 - - STARTTLS=server, relay=a, version=TLSv1.3, verify=OK, "
+                 "cipher=X, bits=1/1" for ts in stamps])  # fmt: skip
 
 
 def test_year_rollover_and_bad_dates_match():
@@ -238,3 +254,79 @@ def test_unread_messages_are_classified_per_line_kind():
     assert_same(lines)
     _, issues = parse_block(lines, source="t", reference=REF)
     assert [i.lineno for i in issues] == [1, 4, 5, 7, 10, 13, 14, 16]
+
+
+BODY = (
+    "STARTTLS=client, relay=mx.example.net., version=TLSv1.3, verify=OK, cipher=TLS_AES_256_GCM_SHA384, "
+    "bits=256/256"
+)
+TO = (
+    "to=<a@example.net>, delay=00:00:01, mailer=esmtp, relay=mx.example.net. [192.0.2.7], dsn=2.0.0, "
+    "stat=Sent (ok)"
+)
+ENVELOPES = [
+    f"Nov  9 00:00:13 mx1 sm-mta[4002]: {BODY}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: 6A9009Qi004001: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: 6A9009Qi004001:   {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]:    6A9009Qi004001: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: 6A9009Qi004001:{TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: 6A9009Qi004001x: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: 6A9009Qi004001[2]: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: [2]: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: 6A9009Qi0040011234567: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: NOQUEUE: {TO}",
+    f"Nov 19 00:00:13 mx1 sendmail: 6A9009Qi004001: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[]: 6A9009Qi004001: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[40x2]: 6A9009Qi004001: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[12345678901]: 6A9009Qi004001: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]x: 6A9009Qi004001: {TO}",
+    f"Nov 19 00:00:13  mx1 sm-mta[4002]: {BODY}",
+    f"Nov 19 00:00:13 mx1  sm-mta[4002]: {BODY}",
+    f"Nov 19 00:00:13 sm-mta[4002]: {BODY}",
+    f"Nov 19 00:00:13 m[x]1 sm-mta[4002]: {BODY}",
+    f"Nov 19 00:00:13 {'h' * 256} sm-mta[4002]: {BODY}",
+    f"Nov 19 00:00:13 {'h' * 255} {'t' * 48}[4002]: {BODY}",
+    f"Nov 19 00:00:13 mx1 {'t' * 49}[4002]: {BODY}",
+    f"Nov 19 00:00:13 mx1 sm+mta[4002]: {BODY}",
+    f"Nov 19 00:00:13 mx1 sm-mta/x.y@z[4002]: {BODY}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: [ID 801593 mail.info] 6A9009Qi004001: {TO}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]:{BODY}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: : {BODY}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]:          {BODY}",
+    f"Nov 19 00:00:13 mx1 sm-mta[4002]: 6A9009Qi004001:          {TO}",
+    f"Nov 9 00:00:13 mx1 sm-mta[4002]: {BODY}",
+    f"Nov 19 00:00:13.123456 mx1 sm-mta[4002]: {BODY}",
+    f"nov 19 00:00:13 mx1 sm-mta[4002]: {BODY}",
+    f"Nov 19 0:00:13 mx1 sm-mta[4002]: {BODY}",
+    f"Nov 19 00:00:13\tmx1 sm-mta[4002]: {BODY}",
+    f"Nov 19 00:00:13 mx1\tx sm-mta[4002]: {BODY}",
+    "Nov 19 00:00:13 mx1 sm-mta[4002]: STARTTLS",
+    "Nov 19 00:00:13 mx1 sm-mta[4002]:",
+    "Nov 19 00:00:13 mx1 sm-mta[4002]",
+    "Nov 19 00:00:13 mx1 sm-mta",
+]
+
+
+def test_envelope_near_misses_match():
+    """Every near-miss of the common BSD envelope reads exactly as the grammar reads it, alone and mixed."""
+    for line in ENVELOPES:
+        assert_same([line])
+    assert_same(ENVELOPES)
+    assert_same(ENVELOPES[::-1] + SAMPLES[:50])
+
+
+@st.composite
+def envelope_mutated(draw):
+    line = draw(st.sampled_from(ENVELOPES[:2] + [s for s in SAMPLES[:200] if s[:1].isalpha()]))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, 60))
+        frag = draw(st.text(alphabet=" []:0123456789aNQXx\t.-", min_size=1, max_size=3))
+        cut = draw(st.integers(0, 2))
+        line = line[:at] + frag + line[at + cut :]
+    return line
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(envelope_mutated(), min_size=1, max_size=30))
+def test_mutated_envelopes_are_identical(lines):
+    assert_same(lines)

@@ -36,7 +36,10 @@ __all__ = ["Cache", "Hit", "default_dir"]
 
 HEAD = 4096  #: bytes hashed to recognise a file
 MAX_ENTRIES = 512
-_CODE_FILES = ("grammar.py", "parse.py", "fastpath.py", "sources.py", "records.py", "workers.py", "cache.py")
+_CODE_FILES = (
+    "grammar.py", "parse.py", "fastpath.py", "stamps.py", "textarrays.py", "sources.py", "records.py",
+    "workers.py", "cache.py",
+)  # fmt: skip
 
 
 def default_dir() -> Path:

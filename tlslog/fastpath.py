@@ -29,9 +29,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import grammar
-from .parse import bsd_time, classify, is_foreign, parse_event
+from . import grammar, textarrays
+from .parse import classify, is_foreign, parse_event
 from .records import EVENT_FIELDS, Event, ParseIssue
+from .stamps import timestamps
 
 __all__ = ["DICTIONARY_FIELDS", "RAW_SCHEMA", "parse_block", "raw_table", "re2"]
 
@@ -151,6 +152,7 @@ def _envelope_pattern() -> str | None:
 
 
 _BOUNDED = {"host": "{1,255}", "program": "{1,48}"}
+_ENVELOPE_FIELDS = ("ts", "host", "program", "pid", "qid", "part", "npart")
 
 
 def _rule_pattern(name: str, lazy: dict[str, str]) -> tuple[str, str, dict[str, int]] | None:
@@ -178,19 +180,7 @@ _RECEIPT = _rule_pattern("receipt", {"sender": "{0,1000}"})
 _DELIVERY = _rule_pattern("delivery", {})
 # lines the syslog envelope may take first: rfc5424 wants "<", FortiMail "date=" / "time="
 _SYSLOG_START = "^[A-Z0-9]"
-_BSD_TS = (
-    r"^(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>[0-9]{1,2}) (?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})"
-    + (r"(?:\.(?P<frac>[0-9]{1,9}))?$")
-)
 _INTEGER = "^-?[0-9]{1,18}$"
-_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTHS = pa.array(_MONTH_NAMES)
-_MONTH_CODES, _MONTH_ORDER = (
-    np.array(x, dtype=np.int64)
-    for x in zip(
-        *sorted((int.from_bytes(m.encode(), "big"), i) for i, m in enumerate(_MONTH_NAMES, 1)), strict=True
-    )
-)
 
 
 # -- public ------------------------------------------------------------------------------------------
@@ -228,9 +218,15 @@ def _compact(table: pa.Table) -> pa.Table:
 
 
 def parse_block(
-    lines: Sequence[str], *, source: str, reference: datetime, first_lineno: int = 1, fast: bool = True
+    lines: Sequence[str] | pa.StringArray,
+    *,
+    source: str,
+    reference: datetime,
+    first_lineno: int = 1,
+    fast: bool = True,
 ) -> tuple[pa.Table, list[ParseIssue]]:
-    """Parse consecutive lines of one source into the raw events table and the lines' parse issues.
+    """Parse consecutive lines of one source (strings, or an Arrow ``string`` array of them) into the raw
+    events table and the lines' parse issues.
 
     Gives exactly what ``parse.parse_event`` and ``parse.classify`` give line by line (``fast=False``
     runs that path, for tests). ``reference`` dates BSD timestamps as in `tlslog.iter_events`.
@@ -246,12 +242,12 @@ def parse_block(
 
 
 def _parse_block(
-    lines: Sequence[str], source: str, reference: datetime, first_lineno: int, fast: bool
+    lines: Sequence[str] | pa.StringArray, source: str, reference: datetime, first_lineno: int, fast: bool
 ) -> tuple[pa.Table, list[ParseIssue]]:
-    if not fast or _ENVELOPE is None or not lines:
-        return _slow(lines, range(len(lines)), source, reference, first_lineno)
-    arr = pa.array(lines, type=pa.string())
-    if arr.nbytes >= 2**31 - 1:  # string offsets are 32-bit: halve the block
+    arr = lines if isinstance(lines, pa.Array) else pa.array(lines, type=pa.string())
+    if not fast or _ENVELOPE is None or not len(arr):
+        return _slow(arr, range(len(arr)), source, reference, first_lineno)
+    if isinstance(arr, pa.ChunkedArray) or arr.nbytes >= 2**31 - 1:  # string offsets are 32-bit: halve it
         half = len(lines) // 2
         return _joined(
             parse_block(lines[:half], source=source, reference=reference, first_lineno=first_lineno),
@@ -262,7 +258,7 @@ def _parse_block(
         return _plain_table([]), []
     ok = pc.and_(pc.string_is_ascii(arr), pc.match_substring_regex(arr, _SYSLOG_START))
     # the envelope runs on wanted ASCII syslog lines only: the others are null in a view of the same bytes
-    env = pc.extract_regex(_only(arr, wanted & ok.to_numpy(zero_copy_only=False)), _ENVELOPE)
+    env = pc.extract_regex(textarrays.only(arr, wanted & ok.to_numpy(zero_copy_only=False)), _ENVELOPE)
     matched = env.is_valid()
     for group, bound in _BOUNDED.items():
         size = pc.utf8_length(pc.struct_field(env, group))
@@ -271,17 +267,16 @@ def _parse_block(
     slow_rows = np.flatnonzero(wanted & ~matched).tolist()
     idx = np.flatnonzero(matched)
     if not len(idx):
-        return _slow(lines, slow_rows, source, reference, first_lineno)
+        return _slow(arr, slow_rows, source, reference, first_lineno)
     env = env.filter(matched)
-    starts, ends, data = _bounds(arr)
+    starts, ends, data = textarrays.bounds(arr)
     begin = np.minimum(starts[idx] + pc.utf8_length(pc.struct_field(env, "head")).to_numpy(), ends[idx])
-    msg = _view(data, begin, ends[idx] - begin)
+    msg = textarrays.view(data, begin, ends[idx] - begin)
     env = pa.StructArray.from_arrays(
-        [pc.struct_field(env, k) for k in ("ts", "host", "program", "pid", "qid", "part", "npart")] + [msg],
-        names=["ts", "host", "program", "pid", "qid", "part", "npart", "msg"],
+        [pc.struct_field(env, k) for k in _ENVELOPE_FIELDS] + [msg], names=[*_ENVELOPE_FIELDS, "msg"]
     )
     parts, unread, keys = _bodies(env)
-    issues = _unread_issues(lines, idx, unread, keys, source, first_lineno)
+    issues = _unread_issues(arr, idx, unread, keys, source, first_lineno)
     tables = []
     for take, table in parts:
         tables.append(_with_envelope(table, env.take(take), idx[take], reference))
@@ -292,7 +287,7 @@ def _parse_block(
         if bad_ts.any():
             slow_rows += fast_table.column("_row").to_numpy()[bad_ts].tolist()
             fast_table = fast_table.filter(pa.array(~bad_ts))
-    slow_table, slow_issues = _slow(lines, sorted(slow_rows), source, reference, first_lineno, with_rows=True)
+    slow_table, slow_issues = _slow(arr, sorted(slow_rows), source, reference, first_lineno, with_rows=True)
     if slow_issues:
         issues = sorted(issues + slow_issues, key=lambda x: x.lineno)
     if fast_table is None or not fast_table.num_rows:
@@ -314,15 +309,9 @@ def _joined(*parts: tuple[pa.Table, list[ParseIssue]]) -> tuple[pa.Table, list[P
     return pa.concat_tables([t for t, _ in parts]), [i for _, found in parts for i in found]
 
 
-def _only(text: pa.Array, keep: np.ndarray) -> pa.Array:
-    """``text`` with the rows not kept null, over the same buffers (no copy)."""
-    bits = np.concatenate([np.zeros(text.offset, dtype=bool), keep]) if text.offset else keep
-    validity = pa.py_buffer(np.packbits(bits, bitorder="little"))
-    return pa.Array.from_buffers(text.type, len(text), [validity, *text.buffers()[1:]], offset=text.offset)
-
 
 def _unread_issues(
-    lines: Sequence[str],
+    lines: pa.StringArray,
     idx: np.ndarray,
     unread: np.ndarray,
     keys: np.ndarray,
@@ -334,13 +323,13 @@ def _unread_issues(
     if not len(unread):
         return []
     distinct, first = np.unique(keys, return_index=True)
-    reasons = [classify(lines[idx[unread[i]]]) for i in first]
+    reasons = [classify(lines[int(idx[unread[i]])].as_py()) for i in first]
     found = np.array([r is not None for r in reasons], dtype=bool)
     at = np.searchsorted(distinct, keys)
     issues = []
     for i in np.flatnonzero(found[at]):
         row = int(idx[unread[i]])
-        issues.append(ParseIssue(source, first_lineno + row, reasons[at[i]], lines[row][:200]))
+        issues.append(ParseIssue(source, first_lineno + row, reasons[at[i]], lines[row].as_py()[:200]))
     return issues
 
 
@@ -348,7 +337,7 @@ def _unread_issues(
 
 
 def _slow(
-    lines: Sequence[str],
+    lines: pa.StringArray,
     rows: Sequence[int],
     source: str,
     reference: datetime,
@@ -359,8 +348,8 @@ def _slow(
     events: list[Event] = []
     numbers: list[int] = []
     issues: list[ParseIssue] = []
-    for i in rows:
-        line = lines[i]
+    texts = lines.take(pa.array(rows, type=pa.int64())).to_pylist() if len(rows) else []
+    for i, line in zip(rows, texts, strict=True):
         event = parse_event(line, None, reference)
         if event is not None:
             events.append(event)
@@ -631,7 +620,7 @@ def _split_fields(msg: pa.Array, spec: _Fields) -> tuple[np.ndarray, dict[str, p
     pieces = pc.split_pattern(msg, ", ")
     counts = pc.list_value_length(pieces).to_numpy(zero_copy_only=False).astype(np.int64)
     flat = pc.list_flatten(pieces)
-    starts, ends, data = _bounds(flat)
+    starts, ends, data = textarrays.bounds(flat)
     m = len(flat)
     row = np.repeat(np.arange(n), counts)
     first = np.zeros(n, dtype=np.int64)
@@ -640,7 +629,7 @@ def _split_fields(msg: pa.Array, spec: _Fields) -> tuple[np.ndarray, dict[str, p
     keylike = pc.match_substring_regex(flat, _KEY).to_numpy(zero_copy_only=False)
     eq = np.maximum(pc.find_substring(flat, "=").to_numpy(zero_copy_only=False), 0)
     names = [spec.lead, spec.terminal, *spec.keys, *(k for k in spec.firsts if k not in spec.keys)]
-    code = pc.index_in(_view(data, starts, eq), value_set=pa.array(names)).fill_null(-1)
+    code = pc.index_in(textarrays.view(data, starts, eq), value_set=pa.array(names)).fill_null(-1)
     code = np.where(keylike, code.to_numpy(zero_copy_only=False), -1)
     # the terminal: the first piece after the lead with its key
     term = np.full(n, -1, dtype=np.int64)
@@ -653,8 +642,8 @@ def _split_fields(msg: pa.Array, spec: _Fields) -> tuple[np.ndarray, dict[str, p
     second = np.minimum(first + 1, m - 1)
     firsts = [names.index(k) for k in spec.firsts]
     fast &= (counts >= 2) & np.isin(code[second], firsts)
-    values = _pieces(data, np.minimum(starts + eq + 1, ends), np.maximum(ends - starts - eq - 1, 0))
-    out = {spec.lead: values.take(_even(n, index=first)) if m else pa.nulls(n, pa.string())}
+    values = textarrays.pieces(data, np.minimum(starts + eq + 1, ends), np.maximum(ends - starts - eq - 1, 0))
+    out = {spec.lead: values.take(textarrays.even(n, index=first)) if m else pa.nulls(n, pa.string())}
     if spec.bound is not None:
         fast &= (ends[first] - starts[first] - eq[first] - 1 if m else 0) <= spec.bound
     for i, key in enumerate(spec.keys, start=2):
@@ -662,15 +651,15 @@ def _split_fields(msg: pa.Array, spec: _Fields) -> tuple[np.ndarray, dict[str, p
         sel = sel[_first_of_runs(row[sel])]
         idx = np.full(n, -1, dtype=np.int64)
         idx[row[sel]] = sel
-        out[key] = values.take(_even(n, index=idx))
+        out[key] = values.take(textarrays.even(n, index=idx))
     # the terminal's value runs to the end of the message: its offset there from the pieces before it
     before = np.zeros(m, dtype=np.int64)
     np.cumsum(ends[:-1] - starts[:-1] + 2, out=before[1:])
     has = term >= 0
-    text_starts, text_ends, text_data = _bounds(msg)
+    text_starts, text_ends, text_data = textarrays.bounds(msg)
     begin = np.where(has, before[np.maximum(term, 0)] - before[first] + len(spec.terminal) + 1, 0)
     begin = np.minimum(begin + text_starts, text_ends)
-    out[spec.terminal] = _view(text_data, begin, text_ends - begin, valid=has)
+    out[spec.terminal] = textarrays.view(text_data, begin, text_ends - begin, valid=has)
     return fast, out
 
 
@@ -681,47 +670,6 @@ def _first_of_runs(rows: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _bounds(text: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Buffer | None]:
-    """Byte start and end of each string in its data buffer (a ``string`` array), and the buffer."""
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset : text.offset + len(text) + 1]
-    offsets = offsets.astype(np.int64)
-    return offsets[:-1], offsets[1:], text.buffers()[2]
-
-
-def _view(
-    data: pa.Buffer | None, starts: np.ndarray, lengths: np.ndarray, *, valid: np.ndarray | None = None
-) -> pa.Array:
-    """Strings ``data[starts[i] : starts[i] + lengths[i]]`` as one ``string`` array, for pieces that
-    follow each other in ``data`` without overlapping (each starts at or after the end of the one before).
-
-    The pieces and the gaps between them make one string array over the same bytes; taking every
-    other element copies out the pieces.
-    """
-    return _pieces(data, starts, lengths).take(_even(len(starts), valid))
-
-
-def _pieces(data: pa.Buffer | None, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
-    """Piece ``i`` of `_view` at element ``2 * i`` (no copy)."""
-    n = len(starts)
-    size = 0 if data is None else data.size
-    ends = starts + lengths
-    if n and ((lengths < 0).any() or starts[0] < 0 or ends[-1] > size or (starts[1:] < ends[:-1]).any()):
-        raise AssertionError("pieces out of order or out of bounds")  # never: it would read other memory
-    offsets = np.empty(2 * n + 1, dtype=np.int32)
-    offsets[0:-1:2] = starts
-    offsets[1::2] = ends
-    offsets[-1] = ends[-1] if n else 0
-    buffer = data if data is not None else pa.py_buffer(b"")
-    return pa.StringArray.from_buffers(2 * n, pa.py_buffer(offsets), buffer)
-
-
-def _even(n: int, valid: np.ndarray | None = None, index: np.ndarray | None = None) -> pa.Array:
-    """Indices ``2 * i`` (``index``: of those rows; -1 or not ``valid``: null)."""
-    at = np.arange(n, dtype=np.int64) if index is None else index
-    mask = at < 0 if valid is None else (at < 0) | ~valid
-    return pa.array(2 * at, mask=mask if mask.any() else None)
-
-
 # -- envelope and timestamps -----------------------------------------------------------------------
 
 
@@ -730,7 +678,7 @@ def _with_envelope(body: pa.Table, env: pa.StructArray, rows: np.ndarray, refere
     qid = pc.if_else(pc.equal(qid, "NOQUEUE").fill_null(False), pa.scalar(None, pa.string()), qid)
     pid = pc.struct_field(env, "pid")
     pid = pc.cast(pc.if_else(pc.equal(pid, ""), pa.scalar(None, pa.string()), pid), pa.int64())
-    stamps, slow = _bsd_stamps(pc.struct_field(env, "ts"), reference)
+    stamps, aware, slow = timestamps(pc.struct_field(env, "ts"), reference)
     columns = {
         "timestamp": stamps,
         "host": _none_if_empty(pc.struct_field(env, "host")),
@@ -739,79 +687,7 @@ def _with_envelope(body: pa.Table, env: pa.StructArray, rows: np.ndarray, refere
         "qid": _none_if_empty(qid),
     }
     arrays = [columns[f.name] if f.name in columns else body.column(f.name) for f in ROW_TYPE]
-    n = len(rows)
     return pa.Table.from_arrays(
-        [*arrays, pa.repeat(False, n), pa.array(rows, type=pa.int64()), pa.array(slow)],
+        [*arrays, aware, pa.array(rows, type=pa.int64()), pa.array(slow)],
         schema=pa.schema([*_PLAIN_SCHEMA, pa.field("_row", pa.int64()), pa.field("_slow", pa.bool_())]),
     )
-
-
-def _bsd_stamps(ts: pa.Array, reference: datetime) -> tuple[pa.Array, np.ndarray]:
-    """BSD timestamps dated like ``parse.bsd_time`` against ``reference``; the mask marks rows whose
-    timestamp is of another kind (ISO) or whose year needs the line-by-line rule (a day the year
-    changes in), left for the slow path."""
-    n = len(ts)
-    month, day, h, m, s, micro = (np.zeros(n, dtype=np.int64) for _ in range(6))
-    starts, ends, data = _bounds(ts.fill_null(""))
-    # "Nov  9 00:00:09" / "Nov 19 00:00:09": fixed places (the envelope has checked the shape)
-    fixed = ends - starts == 15
-    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
-    at = starts[fixed]
-    if len(at):
-
-        def digit(k: int) -> np.ndarray:
-            return raw[at + k].astype(np.int64) - 48
-
-        code = (raw[at].astype(np.int64) << 16) | (raw[at + 1].astype(np.int64) << 8) | raw[at + 2]
-        where = np.searchsorted(_MONTH_CODES, code)
-        known = _MONTH_CODES[np.minimum(where, 11)] == code
-        month[fixed] = np.where(known, _MONTH_ORDER[np.minimum(where, 11)], 0)
-        day[fixed] = np.where(raw[at + 4] == 32, 0, digit(4)) * 10 + digit(5)
-        h[fixed] = digit(7) * 10 + digit(8)
-        m[fixed] = digit(10) * 10 + digit(11)
-        s[fixed] = digit(13) * 10 + digit(14)
-    other = np.flatnonzero(~fixed)
-    bsd = fixed.copy()
-    if len(other):
-        g = pc.extract_regex(ts.take(pa.array(other)), _BSD_TS)
-        bsd[other] = g.is_valid().to_numpy(zero_copy_only=False)
-        month[other] = (
-            pc.index_in(pc.struct_field(g, "mon"), value_set=_MONTHS)
-            .fill_null(-1)
-            .to_numpy(zero_copy_only=False)
-            + 1
-        )
-        for k, into in (("day", day), ("h", h), ("m", m), ("s", s)):
-            number = pc.cast(pc.struct_field(g, k), pa.int64()).fill_null(0)
-            into[other] = number.to_numpy(zero_copy_only=False)
-        frac = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.struct_field(g, "frac").fill_null(""), 6, "0"), 0, 6)
-        micro[other] = pc.cast(frac, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-    empty = ends == starts
-    slow = ~bsd & ~empty  # ISO timestamps (or anything else): the line-by-line path
-    month = np.where(bsd, month, 0)
-
-    def year_of(key: int) -> int:
-        mon, d = _MONTH_NAMES[key // 100 - 1], key % 100
-        first = bsd_time(f"{mon} {d} 00:00:00", None, reference)
-        last = bsd_time(f"{mon} {d} 23:59:59.999999", None, reference)
-        if first is None and last is None:
-            return -1  # no such day in any year tried
-        if first is None or last is None or first.year != last.year:
-            return -2  # the year depends on the time of day
-        return first.year
-
-    key = month * 100 + np.clip(day, 0, 99)
-    keys, inverse = np.unique(np.where(month > 0, key, 0), return_inverse=True)
-    years = np.array([year_of(int(k)) if k >= 100 else -1 for k in keys], dtype=np.int64)
-    year = years[inverse.reshape(-1)]
-    slow |= bsd & (year == -2)
-    good = bsd & (year > 0) & (month > 0) & (h < 24) & (m < 60) & (s < 60)
-    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    if good.any():
-        y = year[good] - 1970
-        mo = month[good] - 1
-        first_of_month = (np.array(y * 12 + mo, dtype="datetime64[M]")).astype("datetime64[D]")
-        days = first_of_month + (day[good] - 1).astype("timedelta64[D]")
-        clock = ((h[good] * 60 + m[good]) * 60 + s[good]) * 1_000_000 + micro[good]
-        out[good] = days.astype("datetime64[us]") + clock.astype("timedelta64[us]")
-    return pa.array(out, type=pa.timestamp("us"), from_pandas=True), slow

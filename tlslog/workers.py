@@ -28,6 +28,7 @@ from .records import InputError, ParseIssue
 __all__ = ["Piece", "join", "read_range", "read_source", "run_parallel", "serve", "split_ranges"]
 
 BATCH = 100_000  #: lines parsed per columnar call
+BATCH_BYTES = 256 << 20  #: or fewer: an Arrow string array holds at most 2 GiB
 MIN_RANGE = 8 << 20  #: smallest byte range worth a worker process
 LEAD = 8 << 20  #: bytes more for the calling process's range: about what it reads while a worker starts
 WORKER_TIMEOUT = 300  #: seconds a worker may take before it is stopped and its range read here instead
@@ -50,26 +51,37 @@ class Piece:
 
 
 def _parse_blocks(
-    blocks: Iterator[list[str]], name: str, reference: datetime, base: int, issues: list, consumed: list[int]
+    blocks: Iterator[pa.StringArray],
+    name: str,
+    reference: datetime,
+    base: int,
+    issues: list,
+    consumed: list[int],
 ) -> tuple[list[pa.Table], int]:
     tables: list[pa.Table] = []
-    batch: list[str] = []
+    batch: list[pa.StringArray] = []
+    size = nbytes = 0
     start = base
     for block in blocks:
-        batch.extend(block)
+        batch.append(block)
+        size += len(block)
+        nbytes += block.nbytes
         consumed[0] += len(block)
-        if len(batch) >= BATCH:
+        if size >= BATCH or nbytes >= BATCH_BYTES:
             tables.append(_parse_batch(batch, name, reference, start, issues))
-            start += len(batch)
-            batch = []
+            start += size
+            batch, size, nbytes = [], 0, 0
     if batch:
         tables.append(_parse_batch(batch, name, reference, start, issues))
-        start += len(batch)
+        start += size
     return tables, start - base
 
 
-def _parse_batch(batch: list[str], name: str, reference: datetime, start: int, issues: list) -> pa.Table:
-    table, found = parse_block(batch, source=name, reference=reference, first_lineno=start + 1)
+def _parse_batch(
+    batch: list[pa.StringArray], name: str, reference: datetime, start: int, issues: list
+) -> pa.Table:
+    lines = batch[0] if len(batch) == 1 else pa.concat_arrays(batch)
+    table, found = parse_block(lines, source=name, reference=reference, first_lineno=start + 1)
     issues.extend((i.lineno - 1, 1, i) for i in found)
     return table
 
