@@ -238,7 +238,7 @@ def parse_block(
     ([256], [])
     """
     table, issues = _parse_block(lines, source, reference, first_lineno, fast)
-    return _compact(table), issues
+    return _compact(table), issues  # (a no-op on the columnar path's tables)
 
 
 def _parse_block(
@@ -277,23 +277,68 @@ def _parse_block(
     )
     parts, unread, keys = _bodies(env)
     issues = _unread_issues(arr, idx, unread, keys, source, first_lineno)
-    tables = []
-    for take, table in parts:
-        tables.append(_with_envelope(table, env.take(take), idx[take], reference))
-    # non-BSD timestamps: line by line (rare)
-    fast_table = pa.concat_tables(tables) if tables else None
+    fast_table = _assembled(parts, env, idx, reference)
+    # timestamps the columns leave (a day the year changes in, odd ISO ones): line by line
     if fast_table is not None:
         bad_ts = fast_table.column("_slow").to_numpy(zero_copy_only=False)
+        fast_table = fast_table.drop_columns(["_slow"])
         if bad_ts.any():
             slow_rows += fast_table.column("_row").to_numpy()[bad_ts].tolist()
             fast_table = fast_table.filter(pa.array(~bad_ts))
+    if not slow_rows:
+        return (_plain_table([]) if fast_table is None else fast_table.drop_columns(["_row"])), issues
     slow_table, slow_issues = _slow(arr, sorted(slow_rows), source, reference, first_lineno, with_rows=True)
+    slow_table = _compact(slow_table)
     if slow_issues:
         issues = sorted(issues + slow_issues, key=lambda x: x.lineno)
     if fast_table is None or not fast_table.num_rows:
         return slow_table.drop_columns(["_row"]), issues
-    merged = pa.concat_tables([fast_table.drop_columns(["_slow"]), slow_table])
+    merged = pa.concat_tables([fast_table, slow_table])
     return _reordered(merged.drop_columns(["_row"]), pc.sort_indices(merged.column("_row"))), issues
+
+
+def _assembled(
+    parts: list[tuple[np.ndarray, pa.Table]], env: pa.StructArray, idx: np.ndarray, reference: datetime
+) -> pa.Table | None:
+    """The parts' bodies and their envelopes as one table in line order, in `RAW_SCHEMA` (plus
+    ``_row``, the line, and ``_slow``, a timestamp left to the line-by-line path).
+
+    Each column is compacted (dictionary-encoded, or large strings) before it is put in order, so
+    the reordering moves dictionary codes rather than strings.
+    """
+    if not parts:
+        return None
+    at = np.concatenate([take for take, _ in parts])
+    order = np.argsort(at, kind="stable")
+    hit = at[order]
+    body = pa.concat_tables([table for _, table in parts])
+    envelope = _envelope_columns(
+        pa.StructArray.from_arrays(
+            [pc.struct_field(env, k).take(pa.array(hit)) for k in _ENVELOPE_FIELDS], names=_ENVELOPE_FIELDS
+        ),
+        reference,
+    )
+    n, taken = len(order), pa.array(order)
+    columns = []
+    for field in RAW_SCHEMA:
+        if field.name in envelope:
+            column = envelope[field.name]
+            columns.append(
+                column.dictionary_encode() if field.type == _DICTIONARY else column.cast(field.type)
+            )
+            continue
+        column = body.column(field.name)
+        if column.null_count == len(column):
+            columns.append(pa.nulls(n, field.type))
+            continue
+        if field.type == _DICTIONARY:
+            column = column.dictionary_encode()
+        elif column.type != field.type:
+            column = column.cast(field.type)
+        columns.append(column.take(taken).combine_chunks())
+    columns += [pa.array(idx[hit], type=pa.int64()), pa.array(envelope["_slow"])]
+    schema = pa.schema([*RAW_SCHEMA, pa.field("_row", pa.int64()), pa.field("_slow", pa.bool_())])
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _reordered(table: pa.Table, order: pa.Array) -> pa.Table:
@@ -307,7 +352,6 @@ def _reordered(table: pa.Table, order: pa.Array) -> pa.Table:
 
 def _joined(*parts: tuple[pa.Table, list[ParseIssue]]) -> tuple[pa.Table, list[ParseIssue]]:
     return pa.concat_tables([t for t, _ in parts]), [i for _, found in parts for i in found]
-
 
 
 def _unread_issues(
@@ -673,21 +717,19 @@ def _first_of_runs(rows: np.ndarray) -> np.ndarray:
 # -- envelope and timestamps -----------------------------------------------------------------------
 
 
-def _with_envelope(body: pa.Table, env: pa.StructArray, rows: np.ndarray, reference: datetime) -> pa.Table:
+def _envelope_columns(env: pa.StructArray, reference: datetime) -> dict[str, Any]:
+    """The envelope's event columns, ``aware``, and ``_slow`` (timestamps left to the line-by-line path)."""
     qid = pc.struct_field(env, "qid")
     qid = pc.if_else(pc.equal(qid, "NOQUEUE").fill_null(False), pa.scalar(None, pa.string()), qid)
     pid = pc.struct_field(env, "pid")
     pid = pc.cast(pc.if_else(pc.equal(pid, ""), pa.scalar(None, pa.string()), pid), pa.int64())
     stamps, aware, slow = timestamps(pc.struct_field(env, "ts"), reference)
-    columns = {
+    return {
         "timestamp": stamps,
         "host": _none_if_empty(pc.struct_field(env, "host")),
         "program": pc.struct_field(env, "program"),
         "pid": pid,
         "qid": _none_if_empty(qid),
+        "aware": aware,
+        "_slow": slow,
     }
-    arrays = [columns[f.name] if f.name in columns else body.column(f.name) for f in ROW_TYPE]
-    return pa.Table.from_arrays(
-        [*arrays, aware, pa.array(rows, type=pa.int64()), pa.array(slow)],
-        schema=pa.schema([*_PLAIN_SCHEMA, pa.field("_row", pa.int64()), pa.field("_slow", pa.bool_())]),
-    )
