@@ -104,13 +104,15 @@ def read_log(
             issues.append(issue)
             if on_issue is not None:
                 on_issue(issue)
-    table = pa.concat_tables([p.table for p in pieces]) if pieces else RAW_SCHEMA.empty_table()
-    df = filter_time(frame_of(table, tz=tz), since=since, until=until, tz=tz)
+    events = sum(p.table.num_rows for p in pieces)
     pa.default_memory_pool().release_unused()  # the parse's scratch memory, kept by the allocator
+    # frame_of holds the only reference to the joined table: each column's memory goes once converted
+    df = filter_time(frame_of(_joined_tables(pieces), tz=tz), since=since, until=until, tz=tz)
+    pa.default_memory_pool().release_unused()
     df.attrs["issues"] = Issues(issues)
     df.attrs["stats"] = {
         "lines": sum(p.lines for p in pieces),
-        "events": table.num_rows,
+        "events": events,
         "issues": len(issues),
         "bytes": sum(p.bytes for p in pieces),
         "sources": [s.name for s in found],
@@ -178,6 +180,14 @@ def _read_pieces(
     return [done[n] for n in range(len(found))]
 
 
+def _joined_tables(pieces: list[Piece]) -> pa.Table:
+    """The pieces' tables as one, taken out of the pieces."""
+    table = pa.concat_tables([p.table for p in pieces]) if pieces else RAW_SCHEMA.empty_table()
+    for piece in pieces:
+        piece.table = RAW_SCHEMA.empty_table()
+    return table
+
+
 def _is_regular(path: os.PathLike) -> bool:
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
@@ -204,9 +214,11 @@ def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame
     """
     table = table.unify_dictionaries()
     aware = table.column("aware").to_numpy(zero_copy_only=False).astype(bool) if table.num_rows else None
+    n = table.num_rows
     columns: dict[str, Any] = {}
     for name in EVENT_FIELDS:
         values = table.column(name)
+        table = table.drop_columns([name])  # (only this function holds the table: the column's memory goes)
         if name == "timestamp":
             columns[name] = _timestamps(values, aware, tz)
         elif name == "version":
@@ -219,7 +231,8 @@ def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame
             columns[name] = pd.arrays.ArrowExtensionArray(values)
         else:
             columns[name] = _STR_DTYPE.__from_arrow__(values)
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
+        del values
+    return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
 
 
 def _encoded(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
