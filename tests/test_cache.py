@@ -160,3 +160,35 @@ def test_a_named_pipe_is_read_once_and_whole(tmp_path):
     plain.write_text(text)
     assert len(df) == len(fresh(plain)) and df.attrs["stats"]["lines"] == len(LINES)
     assert not list((tmp_path / "c").glob("*.parquet"))  # a pipe is never cached
+
+
+def test_entries_are_written_in_the_background_and_flushed(tmp_path, monkeypatch):
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES[:200]))
+    gate = threading.Event()
+    real = cache_mod.pq.write_table
+
+    def slow_write(*args, **kwargs):
+        gate.wait(5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache_mod.pq, "write_table", slow_write)
+    df = read_log(str(log), cache_dir=tmp_path / "c", jobs=1)  # returns while the entry is written
+    assert len(df) and not list((tmp_path / "c").glob("[!.]*.parquet"))
+    gate.set()
+    cache_mod.flush()
+    assert len(list((tmp_path / "c").glob("[!.]*.parquet"))) == 1
+
+
+def test_a_failed_background_write_is_ignored(tmp_path, monkeypatch):
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES[:200]))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cache_mod.pq, "write_table", broken)
+    first = read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    cache_mod.flush()
+    assert not list((tmp_path / "c").glob("*.parquet"))
+    same(first, read_log(str(log), cache_dir=tmp_path / "c", jobs=1))

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -32,7 +33,7 @@ from .fastpath import RAW_SCHEMA
 from .records import ParseIssue
 from .workers import Piece
 
-__all__ = ["Cache", "Hit", "default_dir"]
+__all__ = ["Cache", "Hit", "default_dir", "flush"]
 
 HEAD = 4096  #: bytes hashed to recognise a file
 MAX_ENTRIES = 512
@@ -95,6 +96,16 @@ def identity(path: Path, head_len: int = HEAD) -> Identity | None:
     return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, hashlib.sha1(head).hexdigest())
 
 
+_WRITERS: list[threading.Thread] = []
+
+
+def flush() -> None:
+    """Wait until the entries being written are on disk (`Cache.store` writes in the background; the
+    interpreter waits for it at exit, `Cache.load` before it reads)."""
+    while _WRITERS:
+        _WRITERS.pop().join()
+
+
 class Cache:
     """A cache directory; `open` gives None when it cannot be used."""
 
@@ -117,6 +128,7 @@ class Cache:
 
     def load(self, path: Path, *, year: int | None, name: str, plain: bool) -> Hit | None:
         """The stored parse of ``path`` (issues renamed to ``name``), or None."""
+        flush()
         ident = identity(path)
         if ident is None:
             return None
@@ -161,8 +173,14 @@ class Cache:
             "complete": piece.complete and piece.end == ident.size, "source_issues": piece.source_issues,
             "issues": [[i, k, x.lineno, x.reason, x.text] for i, k, x in piece.issues],
         }  # fmt: skip
+        table = piece.table.replace_schema_metadata({"tlslog": json.dumps(meta)})
+        # written in the background (pyarrow lets go of the GIL): the caller links and reports meanwhile
+        writer = threading.Thread(target=self._write, args=(table, ident), name="tlslog-cache")
+        writer.start()
+        _WRITERS.append(writer)
+
+    def _write(self, table: pa.Table, ident: Identity) -> None:
         try:
-            table = piece.table.replace_schema_metadata({"tlslog": json.dumps(meta)})
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".parquet")
             os.close(fd)
             try:
@@ -172,7 +190,7 @@ class Cache:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
             self._prune()
-        except (OSError, pa.ArrowException):
+        except Exception:  # a thread's failure would print a traceback; the cache is optional
             return
 
     def _prune(self) -> None:
