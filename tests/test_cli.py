@@ -21,7 +21,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from tlslog import cli, views, weekly
+from tlslog import cli, frames, views, weekly
 from tlslog.report import Format
 
 runner = CliRunner()
@@ -40,7 +40,7 @@ def log(tmp_path):
 
 @pytest.fixture
 def fakes(monkeypatch, log):
-    fake.install(monkeypatch, cli, views, weekly)
+    fake.install(monkeypatch, cli, views, weekly, frames)  # cli imports read_log from frames when it reads
     return log
 
 

@@ -30,23 +30,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .fastpath import RAW_SCHEMA
+from .fileid import HEAD, Identity, default_dir, identity
 from .records import ParseIssue
 from .workers import Piece
 
 __all__ = ["Cache", "Hit", "default_dir", "flush"]
 
-HEAD = 4096  #: bytes hashed to recognise a file
 MAX_ENTRIES = 512
 _CODE_FILES = (
     "grammar.py", "parse.py", "fastpath.py", "stamps.py", "textarrays.py", "sources.py", "records.py",
     "workers.py", "cache.py",
 )  # fmt: skip
-
-
-def default_dir() -> Path:
-    """``$XDG_CACHE_HOME/tlslog``, else ``~/.cache/tlslog``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tlslog"
 
 
 def _code_version() -> str:
@@ -65,35 +59,12 @@ def _code_version() -> str:
 _CODE = _code_version()
 
 
-@dataclass(frozen=True)
-class Identity:
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-    head: str  #: sha1 of the first `HEAD` bytes (or of the whole file when it is shorter)
-
-    @property
-    def key(self) -> str:
-        return f"{self.dev:x}-{self.ino:x}"
-
-
 @dataclass
 class Hit:
     """A usable entry: ``piece`` holds the stored lines; ``grown``: the file has more after ``piece.end``."""
 
     piece: Piece
     grown: bool
-
-
-def identity(path: Path, head_len: int = HEAD) -> Identity | None:
-    try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            head = f.read(head_len)
-    except OSError:
-        return None
-    return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, hashlib.sha1(head).hexdigest())
 
 
 _WRITERS: list[threading.Thread] = []

@@ -10,13 +10,13 @@ import functools
 import inspect
 import ipaddress
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import pandas as pd
 import typer
@@ -24,13 +24,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import report, views, weekly
+from . import report, sources, views, weekly
 from .causes import CAUSES
 from .failures import failures
-from .frames import read_log
 from .linking import deliveries, receipts, sessions
 from .metrics import by_cipher, by_verify, by_version, coverage
-from .records import KINDS, InputError, StrictParseError, TlsLogError
+from .records import KINDS, InputError, ParseIssue, StrictParseError, TlsLogError
 from .report import Format
 from .weekly import Period
 
@@ -42,6 +41,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True, highlight=False)
 SHOWN_ISSUES = 5  #: parse issues named on stderr; the rest are counted
+T = TypeVar("T")
 
 Kind = StrEnum("Kind", {k: k for k in KINDS})
 Cause = StrEnum("Cause", {c: c for c in CAUSES})
@@ -114,6 +114,8 @@ def _when(value: str | None) -> str | None:
 
 def _ordered(since: str | None, until: str | None) -> None:
     """--since must come before --until when both are points in time (spans count back from the end)."""
+    if since is None or until is None:
+        return
     from .frames import parse_when
 
     try:
@@ -271,10 +273,53 @@ class Input:
     def load(self) -> pd.DataFrame:
         """Read the logs, with a progress bar on a terminal, and warn about skipped lines."""
         _ordered(self.since, self.until)
-        sources, total = _sources(self.paths, self.note)
+        _, names, total = _sources(self.paths, self.note)
+        events = self._read(names, total)
+        self._issues(events.attrs.get("issues", ()))
+        return events
+
+    def computed(self, command: str, options: dict, compute: Callable[[pd.DataFrame], T]) -> T:
+        """``compute(events)``, or the result an earlier run of ``command`` stored for the same inputs,
+        read options, ``options`` and scope (`tlslog.results`); parse issues are reported either way.
+
+        ``compute`` returns a frame or a dict of frames and plain values. Without the cache (--no-cache,
+        stdin or a pipe among the inputs, an unusable cache directory) this is ``compute(self.load())``.
+        """
+        from .results import Entry, ResultCache
+
+        _ordered(self.since, self.until)
+        found, names, total = _sources(self.paths, self.note)
+        store = None if self.no_cache else ResultCache.open(self.cache_dir)
+        options = {**options, **self.scope}
+        key = store.key(found, self._read_options(), command, options) if store else None
+        entry = store.load(key) if store and key else None
+        if entry is None:
+            events = self._read(names, total)
+            issues = events.attrs.get("issues", ())
+            self._issues(issues)
+            entry = Entry(compute(events), issues, dict(events.attrs.get("stats", {})))
+            if store and key and key == store.key(found, self._read_options(), command, options):
+                store.store(key, entry)  # only when no input changed while it was read
+        else:
+            self._issues(entry.issues)
+        return entry.value
+
+    def _read_options(self) -> dict:
+        return {
+            "year": self.year,
+            "since": _resolved(self.since),
+            "until": _resolved(self.until),
+            "tz": None,
+            "strict": self.strict,
+        }
+
+    def _read(self, names: list[str], total: int | None) -> pd.DataFrame:
+        """`read_log` with a progress bar on a terminal."""
+        from .frames import read_log  # here: the parsing modules are not needed when results are cached
+
         with _progress(total, show=not self.quiet and err.is_terminal) as on_progress:
-            events = read_log(
-                sources,
+            return read_log(
+                names,
                 year=self.year,
                 since=self.since,
                 until=self.until,
@@ -283,7 +328,9 @@ class Input:
                 cache_dir=self.cache_dir,
                 use_cache=not self.no_cache,
             )
-        issues = events.attrs.get("issues", ())
+
+    def _issues(self, issues: Sequence[ParseIssue]) -> None:
+        """Fail on the first parse issue with --strict, else warn about them."""
         if issues and self.strict:
             raise StrictParseError(issues[0])
         if issues:
@@ -294,25 +341,39 @@ class Input:
                 self.note(
                     f"  ... and {len(issues) - SHOWN_ISSUES} more (read_log(...).attrs['issues'] lists them)"
                 )
-        return events
 
     def outside(self, df: pd.DataFrame) -> pd.DataFrame:
         """Rows of a linked table that are not internal hops, unless --include-internal."""
         return df if self.include_internal else df[~df["internal"].fillna(False).astype(bool)]
 
 
-def _sources(paths: list[str] | None, note: Callable[[str], None]) -> tuple[list[str], int | None]:
-    """What to read (the usual locations when no paths are given) and its total size for the progress bar."""
-    from .sources import expand
+def _resolved(when: str | None) -> str | None:
+    """--since/--until as the result cache compares them: a point in time in ISO form, or a span as seconds
+    before the newest event (which the inputs fix)."""
+    if when is None:
+        return None
+    from .frames import parse_when
 
-    found = expand(paths or None)
+    try:
+        return parse_when(when).isoformat()
+    except ValueError:  # a span, relative to the newest event
+        ref = datetime(2000, 1, 1)
+        return f"{(ref - parse_when(when, now=ref)).total_seconds()}s before the newest event"
+
+
+def _sources(
+    paths: list[str] | None, note: Callable[[str], None]
+) -> tuple[list[sources.Source], list[str], int | None]:
+    """What to read (the usual locations when no paths are given): the sources, their names for
+    `read_log`, and their total size for the progress bar."""
+    found = sources.expand(paths or None)
     if any(s.path is None for s in found) and sys.stdin.isatty():
         note("reading the log from standard input (end it with Ctrl-D)")
     if not paths:
         note("reading " + ", ".join(s.name for s in found))
     sizes = [s.size for s in found]
     total = None if None in sizes else sum(sizes)
-    return (list(paths) if paths else [s.name for s in found]), total
+    return found, (list(paths) if paths else [s.name for s in found]), total
 
 
 @contextmanager
@@ -438,7 +499,8 @@ def summary(
         raise typer.BadParameter(
             "the summary holds several tables; use table, markdown or json", param_hint="--format"
         )
-    typer.echo(views.render_summary(views.summary(inp.load(), **inp.scope), fmt).rstrip("\n"))
+    result = inp.computed("summary", {}, lambda ev: views.summary(ev, **inp.scope))
+    typer.echo(views.render_summary(result, fmt).rstrip("\n"))
 
 
 @command("coverage")
@@ -449,7 +511,8 @@ def coverage_cmd(
     fmt: Fmt = Format.table,
 ) -> None:
     """Share of messages received and delivery attempts made over TLS (and verified), per period."""
-    emit(coverage(inp.load(), by=by.value, direction=direction.library, **inp.scope), fmt)
+    options = {"by": by.value, "direction": direction.library}
+    emit(inp.computed("coverage", options, lambda ev: coverage(ev, **options, **inp.scope)), fmt)
 
 
 @command()
@@ -466,17 +529,8 @@ def peers(
     fmt: Fmt = Format.table,
 ) -> None:
     """The peers we exchange mail with: volume, encrypted and verified shares, failures, versions."""
-    emit(
-        views.peer_table(
-            inp.load(),
-            by=by.value,
-            direction=direction.library,
-            sort=sort.value,
-            top=top or None,
-            **inp.scope,
-        ),
-        fmt,
-    )
+    options = {"by": by.value, "direction": direction.library, "sort": sort.value, "top": top or None}
+    emit(inp.computed("peers", options, lambda ev: views.peer_table(ev, **options, **inp.scope)), fmt)
 
 
 @command()
@@ -485,7 +539,7 @@ def ciphers(
     fmt: Fmt = Format.table,
 ) -> None:
     """TLS sessions by direction, protocol, cipher, bits and verify result; weak crypto flagged."""
-    emit(views.cipher_table(inp.load(), **inp.scope), fmt)
+    emit(inp.computed("ciphers", {}, lambda ev: views.cipher_table(ev, **inp.scope)), fmt)
 
 
 @command("failures")
@@ -503,8 +557,12 @@ def failures_cmd(
     fmt: Fmt = Format.table,
 ) -> None:
     """TLS-caused deferrals, bounces and refusals grouped by cause and peer, with what each cause means."""
-    fails = inp.outside(failures(inp.load(), internal=tuple(inp.internal)))
-    groups = views.failure_groups(fails, peer=peer, cause=cause.value if cause else None)
+    options = {"peer": peer, "cause": cause.value if cause else None}
+
+    def compute(ev: pd.DataFrame) -> pd.DataFrame:
+        return views.failure_groups(inp.outside(failures(ev, internal=tuple(inp.internal))), **options)
+
+    groups = inp.computed("failures", options, compute)
     if len(groups) or not (fail_on_any and inp.quiet):
         emit(groups, fmt)
     if fail_on_any and len(groups):
@@ -553,18 +611,24 @@ def report_cmd(
     )
     if fmt is None:
         raise typer.BadParameter("the report file must end in .html or .md", param_hint="--output")
-    ev = inp.load()
-    if ev["timestamp"].dropna().empty:
-        raise InputError("no events with a timestamp to report on")
-    win, stamps = weekly.window(ev, period), ev["timestamp"]
-    if not ((stamps >= win.start) & (stamps < win.end)).any():
-        inp.note(
-            f"note: nothing logged in {period.value} ({win.start:%Y-%m-%d} .. {win.end:%Y-%m-%d}); the logs "
-            f"cover {stamps.min():%Y-%m-%d} .. {stamps.max():%Y-%m-%d}: try --period last-7-days"
-        )
-    data = weekly.weekly_data(ev, period=period, **inp.scope)
+
+    def compute(ev: pd.DataFrame) -> dict:
+        if ev["timestamp"].dropna().empty:
+            raise InputError("no events with a timestamp to report on")
+        win, stamps, note = weekly.window(ev, period), ev["timestamp"], None
+        if not ((stamps >= win.start) & (stamps < win.end)).any():
+            note = (
+                f"note: nothing logged in {period.value} ({win.start:%Y-%m-%d} .. {win.end:%Y-%m-%d}); the "
+                f"logs cover {stamps.min():%Y-%m-%d} .. {stamps.max():%Y-%m-%d}: try --period last-7-days"
+            )
+        return {"note": note, **weekly.weekly_data(ev, period=period, **inp.scope).as_dict()}
+
+    result = inp.computed("report", {"period": period.value}, compute)
+    if result["note"]:
+        inp.note(result["note"])
+    data = weekly.Weekly.from_dict(result)
     svgs = _report_charts(data) if fmt == "html" else None
-    _write(output, weekly.weekly_report(ev, fmt=fmt, charts=svgs, data=data))
+    _write(output, weekly.weekly_report(None, fmt=fmt, charts=svgs, data=data))
     inp.note(f"wrote {output}")
 
 

@@ -4,12 +4,14 @@ HTML is autoescaped by Jinja2 and self-contained (charts come in as SVG strings:
 matplotlib); Markdown is escaped through Jinja's ``finalize``.
 """
 
+from __future__ import annotations
+
 import base64
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import jinja2
 import pandas as pd
 
 from .failures import failures
@@ -25,6 +27,9 @@ from .views import (
     weak_table,
     without_internal,
 )
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 class Period(StrEnum):
@@ -101,6 +106,18 @@ class Weekly:
     failures: pd.DataFrame
     failure_rows: pd.DataFrame
     weak: pd.DataFrame
+
+    def as_dict(self) -> dict:
+        """The figures as plain values (period and window as text and timestamps), for `from_dict`."""
+        frames = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("period", "window")}
+        w = self.window
+        return {"period": self.period.value, "window": [w.start, w.end, w.prev_start, w.prev_end], **frames}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Weekly:
+        """The `Weekly` of `as_dict` (other keys are ignored)."""
+        frames = {f.name: values[f.name] for f in fields(cls) if f.name not in ("period", "window")}
+        return cls(period=Period(values["period"]), window=Window(*values["window"]), **frames)
 
 
 def _headline_numbers(events: pd.DataFrame, scope: dict) -> dict[str, float]:
@@ -195,6 +212,8 @@ def _md_finalize(value: object) -> object:
 
 
 def _environment(fmt: str) -> jinja2.Environment:
+    import jinja2  # here, not at the top: a command that writes no report does not need it (25 ms)
+
     loader = jinja2.PackageLoader("tlslog", "templates")
     if fmt == "html":
         return jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
@@ -208,7 +227,7 @@ def _svg_src(svg: str) -> str:
 
 
 def weekly_report(
-    events: pd.DataFrame,
+    events: pd.DataFrame | None,
     *,
     period: Period | str = Period.last_week,
     fmt: str = "html",
@@ -220,7 +239,8 @@ def weekly_report(
     """The weekly report as one self-contained HTML page or as mail-friendly Markdown.
 
     ``charts`` maps a section (``coverage``, ``versions``, ``ciphers``, ``failures``) to an SVG string; HTML
-    embeds them as images, Markdown leaves them out. Pass ``data`` from `weekly_data` to reuse its figures.
+    embeds them as images, Markdown leaves them out. Pass ``data`` from `weekly_data` to reuse its figures
+    (``events`` is then not read and may be None).
 
     >>> html = weekly_report(tlslog.read_log("sample_logs/"), period="all")        # doctest: +SKIP
     """
