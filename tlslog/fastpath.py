@@ -47,11 +47,15 @@ _TYPES = {name: pa.int64() for name in _INT_FIELDS} | {
 #: The raw events table: the `Event` fields (aware timestamps in UTC, naive ones as wall-clock time) and
 #: ``aware`` (the line's timestamp carried an offset). `frames` turns it into the typed frame.
 ROW_TYPE = pa.struct([(name, _TYPES.get(name, pa.string())) for name in EVENT_FIELDS])
-#: Text fields with few distinct values: dictionary-encoded in the raw events table (categoricals in
-#: the frame).
+#: Text fields dictionary-encoded in the raw events table: those with few distinct values (categoricals
+#: in the frame), then peers and delays that repeat, and rare ones (codes cost half an empty string's
+#: offset). A smaller table to hold while parsing, to send back from workers and to cache; the frame
+#: gets plain ``str`` columns for the latter.
 DICTIONARY_FIELDS = (
     "kind", "host", "program", "direction", "version", "verify", "cipher", "mailer", "stat", "proto",
     "daemon", "ruleset", "subkind", "dsn",
+    "relay_host", "relay_ip", "delay", "xdelay",
+    "reply", "reject", "error", "verifymsg", "cert_subject", "cert_issuer", "arg1", "arg2",
 )  # fmt: skip
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 _PLAIN_SCHEMA = pa.schema([*ROW_TYPE, pa.field("aware", pa.bool_())])

@@ -82,6 +82,7 @@ def _parse_batch(
 ) -> pa.Table:
     lines = batch[0] if len(batch) == 1 else pa.concat_arrays(batch)
     table, found = parse_block(lines, source=name, reference=reference, first_lineno=start + 1)
+    pa.default_memory_pool().release_unused()
     issues.extend((i.lineno - 1, 1, i) for i in found)
     return table
 
