@@ -16,18 +16,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .causes import EXPLANATIONS, classify, result_type, text_cause
+from .causes import CAUSES, EXPLANATIONS, classify, result_type, text_cause
 from .linking import (
     CAUSE_DTYPE,
     DIRECTION_DTYPE,
     as_text,
+    internal_key,
     is_one_of,
     link,
     map_unique,
     peer_columns,
+    per_frame,
     take_rows,
 )
 from .peers import InternalHosts
+from .vectors import text_of
 
 OUTCOME_DTYPE = pd.CategoricalDtype(["deferred", "bounced", "sent", "refused", "unknown"])
 LIST_DTYPE = pd.ArrowDtype(pa.list_(pa.string()))
@@ -72,30 +75,61 @@ _CODE = r"^\s*(?P<code>[245]\d\d)\b"
 _BITS = r"too weak (?P<actual>\d+) less than (?P<required>\d+)"
 
 
-def _outcome(statuses: pd.Series, keys: pd.Series) -> pd.Series:
-    """Per key: bounced if any recipient bounced, else deferred, else sent, else unknown."""
-    flags = pd.DataFrame({s: (statuses == s).to_numpy() for s in ("bounced", "deferred", "sent")})
-    anyof = flags.groupby(keys.to_numpy()).any()
-    out = np.select(
-        [anyof["bounced"], anyof["deferred"], anyof["sent"]], ["bounced", "deferred", "sent"], "unknown"
-    )
-    return pd.Series(out, index=anyof.index)
+_STATUS = ("sent", "deferred", "bounced", "queued")
 
 
-def _lists(values: pd.Series, keys: pd.Series) -> pd.Series:
-    """Per key: the sorted distinct non-missing values."""
-    known = values.notna().to_numpy()
-    codes, words = pd.factorize(as_text(values[known]), sort=True)  # codes in the order of the values
-    pairs = pd.DataFrame({"k": keys.to_numpy()[known], "v": codes}).drop_duplicates().sort_values(["k", "v"])
-    k = pairs["k"].to_numpy()
-    cut = np.flatnonzero(k[1:] != k[:-1]) + 1
-    runs = np.split(np.asarray(words, dtype=object)[pairs["v"].to_numpy()], cut) if len(k) else []
-    return pd.Series([run.tolist() for run in runs], index=k[np.r_[0, cut]] if len(k) else [], dtype=object)
+class _Lists:
+    """The ``qids`` / ``recipients`` of the failure rows, gathered as (row, value) pairs while the parts are
+    built; `column` turns them into one list column (sorted distinct values per row)."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.values: list[pd.api.extensions.ExtensionArray] = []
+        self.start = 0  # first row of the part being built
+
+    def add(self, owner: np.ndarray, values: pd.Series) -> None:
+        """Values for rows ``owner`` (positions in the part being built; -1: belongs to no row)."""
+        keep = np.flatnonzero((np.asarray(owner) >= 0) & values.notna().to_numpy())
+        self.rows.append(np.asarray(owner)[keep] + self.start)
+        self.values.append(text_of(values.iloc[keep]))
+
+    def column(self, n: int) -> pd.Series:
+        rows = np.concatenate([np.zeros(0, dtype=np.int64), *self.rows])
+        values = pd.array(pd.concat([pd.Series(v) for v in self.values]) if self.values else [], dtype="str")
+        codes, words = pd.factorize(values, sort=True)  # codes in the order of the values
+        pairs = np.unique(rows * (len(words) + 1) + codes)  # by row, then value; each pair once
+        rows, codes = pairs // (len(words) + 1), pairs % (len(words) + 1)
+        offsets = np.searchsorted(rows, np.arange(n + 1)).astype(np.int32)
+        flat = pa.array(pd.array(words, dtype="str").take(codes)).cast(pa.string())
+        return pd.Series(
+            pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(offsets, flat)), dtype=LIST_DTYPE
+        )
 
 
-def _singles(values: pd.Series) -> list[list[str]]:
-    """Each value as a one-element list (an empty one where missing)."""
-    return [[v] if isinstance(v, str) else [] for v in as_text(values)]
+def _outcome(status: pd.Series, owner: np.ndarray, n: int) -> np.ndarray:
+    """Per row 0..n-1 (``owner`` of each status, -1 for none): bounced if any recipient bounced, else
+    deferred, else sent, else unknown."""
+    code = np.asarray(status.cat.codes)
+    found = {
+        s: np.bincount(owner[(code == _STATUS.index(s)) & (owner >= 0)], minlength=n)[:n] > 0
+        for s in ("bounced", "deferred", "sent")
+    }
+    return np.select(
+        [found["bounced"], found["deferred"], found["sent"]], ["bounced", "deferred", "sent"], "unknown"
+    ).astype(object)
+
+
+def _owner(rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The position in ``rows`` (sorted) of each key, -1 where it is not one of them."""
+    at = np.searchsorted(rows, keys)
+    ok = at < len(rows)
+    ok[ok] = rows[at[ok]] == keys[ok]
+    return np.where(ok, at, -1)
+
+
+# A report asks several figures of one frame (summary, by_peer, the weekly headline): failures are found once
+# per frame object, gap and internal hosts.
+_FAILURES: dict = {}
 
 
 def failures(
@@ -113,59 +147,78 @@ def failures(
     >>> f.groupby(["peer_domain", "cause"], observed=True)["qids"].agg("count")  # doctest: +SKIP
     """
     internal = InternalHosts.coerce(internal)
+    key = (str(pd.Timedelta(gap)), internal_key(internal))
+    found = per_frame(_FAILURES, events, key, lambda: _failures(events, gap, internal))
+    return found.copy(deep=False)  # copy-on-write: changing the copy leaves the memo alone
+
+
+def _failures(events: pd.DataFrame, gap: str | pd.Timedelta, internal: InternalHosts) -> pd.DataFrame:
     linked = link(events, gap=gap, internal=internal)
     ev = events.reset_index(drop=True)
+    ev.attrs = {}
     d, s = linked.deliveries, linked.sessions
     ruleset = ev["ruleset"]
-    session_error = s.set_index("session_id")["error"]
-    session_verifymsg = s.set_index("session_id")["verifymsg"]
-    parts = []
+    src = np.asarray(d["_src"].cat.codes)
+    by_marker = src == list(d["_src"].cat.categories).index("marker")
+    s_direction, s_cause = np.asarray(s["direction"].cat.codes), np.asarray(s["cause"].cat.codes)
+    handshake = s_cause == CAUSES.index("handshake_failed")
+    parts: list[pd.DataFrame] = []
+    qids, recipients = _Lists(), _Lists()
+
+    def add(part: pd.DataFrame) -> None:
+        parts.append(part)
+        qids.start += len(part)
+        recipients.start += len(part)
 
     # client: tls_server rejects and the to= lines they decided
     rows = np.flatnonzero(is_one_of(ev["kind"], "tls_reject") & is_one_of(ruleset, "tls_server"))
-    mk = linked.markers.set_index("row")
-    sess = mk["session_id"].reindex(rows).fillna(-1).astype("int64").to_numpy()
-    src = d["_src"].to_numpy(dtype=object)
-    by_marker = d.loc[src == "marker", ["qid", "recipient", "status", "_marker"]]
-    parts.append(
+    mk = linked.markers
+    at = _owner(mk["row"].to_numpy(), rows)
+    sess = np.where(at >= 0, mk["session_id"].to_numpy()[np.maximum(at, 0)], -1)
+    encrypted = mk["encrypted"].to_numpy()[np.maximum(at, 0)] & (at >= 0)
+    owner = np.full(len(d), -1)
+    owner[by_marker] = _owner(rows, d["_marker"].to_numpy()[by_marker])
+    qids.add(owner, d["qid"])
+    recipients.add(owner, d["recipient"])
+    add(
         _from_rows(ev, rows, "client", internal).assign(
-            error=session_error.reindex(sess).where(~mk["encrypted"].reindex(rows).to_numpy()).to_numpy(),
-            _verifymsg=session_verifymsg.reindex(sess).to_numpy(),
-            qids=_lists(by_marker["qid"], by_marker["_marker"]).reindex(rows).to_numpy(),
-            recipients=_lists(by_marker["recipient"], by_marker["_marker"]).reindex(rows).to_numpy(),
-            outcome=_outcome(by_marker["status"], by_marker["_marker"])
-            .reindex(rows)
-            .fillna("unknown")
-            .to_numpy(),
+            error=s["error"].array.take(np.where(encrypted, -1, sess), allow_fill=True),
+            _verifymsg=s["verifymsg"].array.take(sess, allow_fill=True),
+            outcome=_outcome(d["status"], owner, len(rows)),
         )
     )
     # client: connect failed with no ruleset line after it
-    claimed = set(sess[sess >= 0].tolist())
-    lone = s[
-        (s["direction"] == "client") & (s["cause"] == "handshake_failed") & ~s["session_id"].isin(claimed)
-    ]
-    parts.append(
-        _from_rows(ev, lone["_line"].to_numpy(), "client", internal).assign(
+    lone = (s_direction == DIRECTION_DTYPE.categories.get_loc("client")) & handshake
+    lone &= ~np.isin(s["session_id"].to_numpy(), sess[sess >= 0])
+    add(
+        _from_rows(ev, s["_line"].to_numpy()[lone], "client", internal).assign(
             cause="handshake_failed", verify=None
         )
     )
     # client: tls_rcpt rejects, one recipient each
     rows = np.flatnonzero(is_one_of(ruleset, "tls_rcpt"))
-    by_rcpt = d.loc[src == "rcpt", ["status", "_rcpt"]]
-    parts.append(
+    qids.add(np.arange(len(rows)), ev["qid"].iloc[rows])
+    recipients.add(np.arange(len(rows)), ev["arg1"].iloc[rows])
+    owner = np.where(
+        src == list(d["_src"].cat.categories).index("rcpt"), _owner(rows, d["_rcpt"].to_numpy()), -1
+    )
+    add(
         _from_rows(ev, rows, "client", internal).assign(
-            verify=None,
-            qids=_singles(ev["qid"].iloc[rows]),
-            recipients=_singles(ev["arg1"].iloc[rows]),
-            outcome=_outcome(by_rcpt["status"], by_rcpt["_rcpt"]).reindex(rows).fillna("unknown").to_numpy(),
+            verify=None, outcome=_outcome(d["status"], owner, len(rows))
         )
     )
     # client: the remote side refused over TLS (its reply in stat=/reply=), one row per to= line
-    remote = d[src == "text"]
-    first = remote.drop_duplicates("_line")
-    said = (first["reply"].fillna(first["stat_text"])).astype("str")
-    parts.append(
-        peer_columns(first, internal).assign(
+    remote = np.flatnonzero(src == list(d["_src"].cat.categories).index("text"))
+    lines = d["_line"].to_numpy()
+    firsts = remote[~pd.Series(lines[remote]).duplicated().to_numpy()]
+    first = d.iloc[firsts]
+    said = first["reply"].fillna(first["stat_text"]).astype("str")
+    owner = np.full(len(d), -1)
+    owner[remote] = _owner(lines[firsts], lines[remote]) if len(firsts) else -1
+    qids.add(owner, d["qid"])
+    recipients.add(owner, d["recipient"])
+    add(
+        first.assign(
             direction="client",
             cause=first["tls_failure"].astype(str),
             verify=None,
@@ -173,30 +226,26 @@ def failures(
             reply_code=said.str.extract(_CODE)["code"].astype("Int64"),
             actual_bits=said.str.extract(_BITS)["actual"].astype("Int64"),
             required_bits=said.str.extract(_BITS)["required"].astype("Int64"),
-            qids=_lists(remote["qid"], remote["_line"]).reindex(first["_line"]).to_numpy(),
-            recipients=_lists(remote["recipient"], remote["_line"]).reindex(first["_line"]).to_numpy(),
-            outcome=_outcome(remote["status"], remote["_line"]).reindex(first["_line"]).to_numpy(),
+            outcome=_outcome(d["status"], owner, len(firsts)),
         )
     )
     # server: accept failed, tls_client rejects, check_mail/check_rcpt rejects with a TLS text
-    hs = s[(s["direction"] == "server") & (s["cause"] == "handshake_failed")]
-    parts.append(
-        _from_rows(ev, hs["_line"].to_numpy(), "server", internal).assign(
+    hs = (s_direction == DIRECTION_DTYPE.categories.get_loc("server")) & handshake
+    add(
+        _from_rows(ev, s["_line"].to_numpy()[hs], "server", internal).assign(
             cause="handshake_failed", verify=None
         )
     )
     checks = np.flatnonzero(is_one_of(ruleset, "check_mail", "check_rcpt"))
     tls_text = map_unique(lambda t: text_cause(t) is not None, ev["reject"].iloc[checks]).astype(bool)
     rows = np.union1d(np.flatnonzero(is_one_of(ruleset, "tls_client")), checks[tls_text])
+    qids.add(np.arange(len(rows)), ev["qid"].iloc[rows])
     srv = _from_rows(ev, rows, "server", internal)
-    srv = srv.assign(
-        qids=_singles(ev["qid"].iloc[rows]),
-        verify=srv["verify"].where(is_one_of(ruleset.iloc[rows], "tls_client")),
-    )
-    parts.append(srv)
+    add(srv.assign(verify=srv["verify"].where(is_one_of(ruleset.iloc[rows], "tls_client"))))
 
-    out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
-    return _finish(out, ev)
+    kept = [p for p in parts if len(p)]
+    out = pd.concat(kept, ignore_index=True) if kept else None
+    return _finish(out, ev, qids, recipients)
 
 
 def _from_rows(ev: pd.DataFrame, rows: np.ndarray, direction: str, internal: InternalHosts) -> pd.DataFrame:
@@ -209,8 +258,6 @@ def _from_rows(ev: pd.DataFrame, rows: np.ndarray, direction: str, internal: Int
         cause=cause,
         verify=verify,
         outcome="refused" if direction == "server" else "unknown",
-        qids=[[] for _ in rows],
-        recipients=[[] for _ in rows],
     )
     return peer_columns(f, internal)
 
@@ -223,14 +270,12 @@ def _cause(
     return classify(None if ruleset == "tls_rcpt" else verify, text, actual_bits=bits)
 
 
-def _finish(out: pd.DataFrame | None, ev: pd.DataFrame) -> pd.DataFrame:
+def _finish(out: pd.DataFrame | None, ev: pd.DataFrame, qids: _Lists, recipients: _Lists) -> pd.DataFrame:
     if out is None:
         out = ev.iloc[0:0].assign(
             direction=None,
             cause=None,
             verify=None,
-            qids=None,
-            recipients=None,
             outcome=None,
             peer=None,
             peer_domain=None,
@@ -240,22 +285,18 @@ def _finish(out: pd.DataFrame | None, ev: pd.DataFrame) -> pd.DataFrame:
     rtype = map_unique(
         lambda c, v, m: result_type(c, verify=v, verifymsg=m), out["cause"], out["verify"], verifymsg
     )
+    cause = out["cause"].astype(object).astype(CAUSE_DTYPE)
+    explanation = pd.array([EXPLANATIONS.get(c) for c in CAUSE_DTYPE.categories], dtype="str")
     out = out.assign(
         direction=as_text(out["direction"]).astype(DIRECTION_DTYPE),
-        cause=out["cause"].astype(object).astype(CAUSE_DTYPE),
+        cause=cause,
         result_type=pd.Series(rtype, index=out.index, dtype="str").astype("category"),
-        explanation=pd.Series([EXPLANATIONS.get(c) for c in out["cause"]], index=out.index, dtype="str"),
+        explanation=explanation.take(np.asarray(cause.cat.codes, dtype=np.int64), allow_fill=True),
         verify=as_text(out["verify"]).astype("category"),
         reject=as_text(out["reject"]),
         error=as_text(out["error"]),
-        qids=pd.Series(
-            [list(q) if isinstance(q, list) else [] for q in out["qids"]], index=out.index, dtype=LIST_DTYPE
-        ),
-        recipients=pd.Series(
-            [list(r) if isinstance(r, list) else [] for r in out["recipients"]],
-            index=out.index,
-            dtype=LIST_DTYPE,
-        ),
+        qids=qids.column(len(out)).set_axis(out.index),
+        recipients=recipients.column(len(out)).set_axis(out.index),
         outcome=out["outcome"].astype(object).astype(OUTCOME_DTYPE),
         internal=out["internal"].astype("boolean"),
         **{c: out[c].astype("Int64") for c in ("pid", "required_bits", "actual_bits", "reply_code")},

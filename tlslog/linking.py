@@ -25,6 +25,36 @@ import pandas as pd
 from .causes import CAUSES, SESSION_VERIFY, TLS_TEXT_HINT, classify, text_cause
 from .crypto import weakness
 from .peers import InternalHosts, peer_domain
+from .vectors import (
+    as_text,
+    asof,
+    codes,
+    is_one_of,
+    joint,
+    map_unique,
+    per_value,
+    stable_order,
+    take_rows,
+    text_of,
+)
+
+__all__ = [
+    "DELIVERY_COLUMNS",
+    "RECEIPT_COLUMNS",
+    "SESSION_COLUMNS",
+    "Linked",
+    "as_text",
+    "deliveries",
+    "internal_key",
+    "is_one_of",
+    "link",
+    "map_unique",
+    "peer_columns",
+    "per_frame",
+    "receipts",
+    "sessions",
+    "take_rows",
+]
 
 #: Mailers whose ``to=`` lines are outbound SMTP delivery attempts.
 SMTP_MAILERS = frozenset({"esmtp", "smtp", "smtp8", "dsmtp", "relay"})
@@ -132,30 +162,15 @@ DELIVERY_COLUMNS = [
 ]
 
 
-# The events columns each linked table copies: its public ones that come straight from the line, and what
-# `failures` reads (``error``). Columns the linking computes (version, cipher... from the session) are
-# left out; copying all the events columns to every row cost about as much as linking itself.
-_SESSION_EVENT_COLUMNS = [
-    "host",
-    "program",
-    "pid",
-    "direction",
-    "relay_host",
-    "relay_ip",
-    "version",
-    "verify",
-    "cipher",
-    "alg_bits",
-    "cipher_bits",
-    "error",
-]
+# The events columns each linked table copies as they are: its public ones that come straight from the line,
+# and what `failures` reads (``error``). The relay columns are rebuilt from codes with the peer columns, and
+# what the linking computes (version, cipher... from the session) is left out.
+_SESSION_EVENT_COLUMNS = ["host", "program", "pid", "version", "verify", "cipher", "alg_bits", "cipher_bits"]
 _RECEIPT_EVENT_COLUMNS = [
     "timestamp",
     "host",
     "pid",
     "qid",
-    "relay_host",
-    "relay_ip",
     "sender",
     "size",
     "nrcpts",
@@ -168,9 +183,6 @@ _DELIVERY_EVENT_COLUMNS = [
     "host",
     "pid",
     "qid",
-    "relay_host",
-    "relay_ip",
-    "recipients",
     "mailer",
     "dsn",
     "stat",
@@ -190,148 +202,72 @@ class Linked(NamedTuple):
     that decided a delivery (``STARTTLS=client``, ``connect failed``, ``ruleset=tls_server``/``try_tls``),
     ``_rcpt`` the ``ruleset=tls_rcpt`` row that deferred one recipient, ``_src`` where ``tls_failure``
     came from (``rcpt``, ``marker``, ``text``). ``markers`` has one row per client-side marker:
-    ``row`` (events row), ``session_id`` (-1 when none) and ``encrypted``.
+    ``row`` (events row), ``session_id`` (-1 when none) and ``encrypted``. Every table's ``_relay`` numbers
+    its (``relay_host``, ``relay_ip``) pair: ``relays`` has the ``peer`` and ``peer_domain`` of each number.
     """
 
     sessions: pd.DataFrame
     receipts: pd.DataFrame
     deliveries: pd.DataFrame
     markers: pd.DataFrame
+    relays: pd.DataFrame
 
 
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def as_text(col: pd.Series) -> pd.Series:
-    """Any column as a pandas ``str`` Series (categories and NaN preserved as missing)."""
-    return col.astype("str")
+def _text_at(col: pd.Series, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The text of a column of the (range-indexed) events frame at ``rows`` (missing at -1), as a
+    ``str`` array; a categorical is converted at those rows only."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = pd.array(col.cat.categories.astype("str"), dtype="str")
+        cc = np.asarray(col.cat.codes, dtype=np.int64)
+        return cats.take(np.where(rows >= 0, cc[np.maximum(rows, 0)] if len(cc) else -1, -1), allow_fill=True)
+    return text_of(pd.Series(col.array.take(rows, allow_fill=True)))
 
 
-def is_one_of(col: pd.Series, *values: str) -> np.ndarray:
-    """Rows whose value is one of ``values`` (never a missing one), as a bool array."""
-    return col.isin(values).to_numpy(dtype=bool)
+def _categorical(results: np.ndarray, key: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    """A categorical of ``dtype`` from per-value results (`per_value`) spread by ``key``; results that are
+    not categories (``None``) are missing."""
+    lut = dtype.categories.get_indexer(pd.Index(list(results), dtype=object)) if len(results) else []
+    return pd.Categorical.from_codes(np.asarray(lut, dtype=np.int64)[key], dtype=dtype)
 
 
-def _joint(*cols: pd.Series | np.ndarray) -> np.ndarray:
-    """Codes of the joint values of several columns, numbered in order of first appearance (missing is
-    a value too). Works on the columns' own codes, so categoricals and strings are never converted."""
-    key = np.zeros(len(cols[0]), dtype=np.int64)
-    for col in cols:
-        codes, uniques = pd.factorize(col, use_na_sentinel=True)
-        key = pd.factorize(key * (len(uniques) + 1) + codes + 1)[0].astype(np.int64)
-    return key
+def _cause_codes(results: np.ndarray) -> np.ndarray:
+    """Positions in `CAUSES` of some cause names (-1 for ``None``)."""
+    return CAUSE_DTYPE.categories.get_indexer(pd.Index(list(results), dtype=object)).astype(np.int64)
 
 
-def _codes(first: pd.Series, *more: pd.Series) -> np.ndarray:
-    """Codes of the joint values of string columns (-1 where ``first`` is missing; missing in the others
-    counts as "")."""
-    key = _joint(first, *(as_text(col).fillna("") for col in more))
-    return np.where(first.isna().to_numpy(), -1, key)
-
-
-def _per_value(fn: Callable[..., object], *cols: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``fn(*values)`` once per distinct combination of values: ``(results, codes)``, where
-    ``results[codes]`` is the answer for each row. ``fn`` gets ``None`` for a missing value."""
-    codes = _joint(*cols)
-    # codes are numbered in order of first appearance: the running maximum steps up at each first row
-    first = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0) if len(codes) else codes
-    values = [_python(col.iloc[first]) for col in cols]
-    results = np.empty(len(first), dtype=object)
-    for i, args in enumerate(zip(*values, strict=True)):
-        results[i] = fn(*args)
-    return results, codes
-
-
-def _python(col: pd.Series) -> list:
-    """The values of a (short) column as Python objects, ``None`` where missing."""
-    values = col.astype(object)
-    return values.where(values.notna(), None).tolist()
-
-
-def map_unique(fn: Callable[..., object], *cols: pd.Series, dtype: str | None = None) -> np.ndarray:
-    """``fn(*values)`` for each row, calling ``fn`` once per distinct combination of values.
-
-    An object array, or a pandas array of ``dtype`` (built from the few results, then spread by position).
-    """
-    results, codes = _per_value(fn, *cols)
-    if dtype is None:
-        return results[codes]
-    return pd.array(list(results), dtype=dtype).take(codes)
-
-
-def _asof(
-    left_on: np.ndarray,
-    left_by: list[np.ndarray],
-    right_on: np.ndarray,
-    right_by: list[np.ndarray],
-    *,
-    direction: str = "backward",
-    allow_exact: bool = True,
-) -> np.ndarray:
-    """For each left row, the position in the right arrays of the nearest row with equal keys (or -1)."""
-    if len(left_on) == 0:
-        return np.empty(0, dtype=np.int64)
-    if len(right_on) == 0:
-        return np.full(len(left_on), -1, dtype=np.int64)
-    names = [f"b{i}" for i in range(len(left_by))]
-    left = pd.DataFrame(
-        {"o": left_on, "i": np.arange(len(left_on)), **dict(zip(names, left_by, strict=True))}
-    )
-    right = pd.DataFrame(
-        {"o": right_on, "r": np.arange(len(right_on)), **dict(zip(names, right_by, strict=True))}
-    )
-    merged = pd.merge_asof(
-        left.sort_values("o", kind="stable"),
-        right.sort_values("o", kind="stable"),
-        on="o",
-        by=names,
-        direction=direction,
-        allow_exact_matches=allow_exact,
-    )
-    out = np.full(len(left_on), -1, dtype=np.int64)
-    out[merged["i"].to_numpy()] = merged["r"].fillna(-1).astype(np.int64).to_numpy()
-    return out
-
-
-def _take(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
-    """``values[idx]`` with ``fill`` where ``idx`` is -1 (also when ``values`` is empty)."""
-    out = np.full(len(idx), fill, dtype=values.dtype if fill is not None else object)
-    ok = idx >= 0
-    out[ok] = values[idx[ok]]
-    return out
-
-
-def take_rows(ev: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    """Some rows and columns of the events frame (one copy of just those; absent columns left out)."""
-    return ev.iloc[rows, [ev.columns.get_loc(c) for c in columns if c in ev.columns]]
-
-
-def _pick(col: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """The text of some rows of a column, as an object array."""
-    return as_text(col.iloc[rows]).to_numpy(dtype=object)
-
-
-def _at(col: pd.Series, rows: np.ndarray, index: pd.Index) -> pd.Series:
-    """The text of a column of the (range-indexed) events frame at ``rows`` (missing at -1), on ``index``."""
-    return pd.Series(as_text(col.reindex(rows)).array, index=index)
+def _last_wins(pos: np.ndarray) -> np.ndarray:
+    """Which entries of an assignment index to keep so that of repeated positions the last one is set."""
+    if len(pos) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, last = np.unique(pos[::-1], return_index=True)
+    return np.sort(len(pos) - 1 - last)
 
 
 def _segments(ev: pd.DataFrame, gap: str | pd.Timedelta) -> np.ndarray:
     """Segment id per row: one process (host, pid) without a time gap above ``gap``."""
     n = len(ev)
-    host = pd.factorize(ev["host"])[0]
-    pid = ev["pid"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
-    idx = np.argsort(host * (pid.max(initial=0) + 2) + pid + 1, kind="stable")  # by host, pid, row
-    ts = ev["timestamp"].to_numpy(dtype="datetime64[us]").view(np.int64)[idx]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    host = codes(ev["host"])[0].astype(np.int64) + 1
+    pid = ev["pid"].astype("Int64").to_numpy(dtype=np.int64, na_value=-1)
+    low, high = min(int(pid.min()), -1), int(pid.max())
+    if (int(host.max()) + 1) * (high - low + 1) < 1 << 48:
+        proc = host * (high - low + 1) + (pid - low)
+    else:  # pids far apart: number the processes instead
+        proc = joint(host, pid)
+    order = stable_order(proc)  # by process, then row
+    ts = ev["timestamp"].to_numpy(dtype="datetime64[us]").view(np.int64)[order]
     valid = ts != np.iinfo(np.int64).min
     limit = pd.Timedelta(gap).value // 1000
     new = np.ones(n, dtype=bool)
-    if n > 1:
-        same = (host[idx][1:] == host[idx][:-1]) & (pid[idx][1:] == pid[idx][:-1])
-        gapped = valid[1:] & valid[:-1] & ((ts[1:] - ts[:-1]) > limit)
-        new[1:] = ~same | gapped
+    sp = proc[order]
+    new[1:] = (sp[1:] != sp[:-1]) | (valid[1:] & valid[:-1] & ((ts[1:] - ts[:-1]) > limit))
     seg = np.empty(n, dtype=np.int64)
-    seg[idx] = np.cumsum(new)
+    seg[order] = np.cumsum(new)
     return seg
 
 
@@ -344,10 +280,73 @@ def _relay_name(host: str | None, ip: str | None) -> str | None:
     return ip.lower().strip("[]").removeprefix("ipv6:") if isinstance(ip, str) else None
 
 
+class _Relays:
+    """The ``relay_host`` / ``relay_ip`` of the events as codes, and what depends on the pair: the relay
+    key that links lines, ``peer``, ``peer_domain`` and ``internal`` (computed once per distinct pair)."""
+
+    def __init__(self, ev: pd.DataFrame, internal: InternalHosts) -> None:
+        self.host, hosts = pd.factorize(ev["relay_host"], use_na_sentinel=True)
+        self.ip, ips = pd.factorize(ev["relay_ip"], use_na_sentinel=True)
+        self.hosts, self.ips = text_of(pd.Series(hosts)), text_of(pd.Series(ips))
+        self.internal = internal
+        self._known: dict[tuple[int, int], tuple] = {}
+        self._names: dict[str, int] = {}
+
+    def _pairs(self, h: np.ndarray, i: np.ndarray) -> tuple[list[tuple], np.ndarray]:
+        """Per distinct (host, ip) code pair its `_pair` values, and each row's pair number."""
+        key = joint(h, i)
+        k = int(key.max()) + 1 if len(key) else 0
+        rep = np.empty(k, dtype=np.int64)
+        rep[key] = np.arange(len(key))
+        return [self._pair(a, b) for a, b in zip(h[rep].tolist(), i[rep].tolist(), strict=True)], key
+
+    def _pair(self, h: int, i: int) -> tuple:
+        found = self._known.get((h, i))
+        if found is None:
+            host = self.hosts[h] if h >= 0 else None
+            ip = self.ips[i] if i >= 0 else None
+            host, ip = (None if pd.isna(v) else v for v in (host, ip))
+            name = _relay_name(host, ip)
+            found = self._known[(h, i)] = (
+                -1 if name is None else self._names.setdefault(name, len(self._names)),
+                host if host is not None else ip,
+                peer_domain(host, ip),
+                self.internal.is_internal(host, ip),
+                len(self._known),
+            )
+        return found
+
+    def keys(self, rows: np.ndarray) -> np.ndarray:
+        """Per events row a code of `_relay_name` (-1 when the line names no relay)."""
+        values, key = self._pairs(self.host[rows], self.ip[rows])
+        return np.array([v[0] for v in values], dtype=np.int64)[key] if len(key) else key
+
+    def columns(self, h: np.ndarray, i: np.ndarray) -> dict[str, object]:
+        """``relay_host``, ``relay_ip``, ``peer``, ``peer_domain`` and ``internal`` of rows given by codes."""
+        values, key = self._pairs(h, i)
+        return {
+            "relay_host": self.hosts.take(h, allow_fill=True),
+            "relay_ip": self.ips.take(i, allow_fill=True),
+            "peer": pd.array([v[1] for v in values], dtype="str").take(key),
+            "peer_domain": pd.array([v[2] for v in values], dtype="str").take(key),
+            "internal": pd.array([v[3] for v in values], dtype="boolean").take(key),
+            "_relay": np.array([v[4] for v in values], dtype=np.int64)[key] if len(key) else key,
+        }
+
+    def table(self) -> pd.DataFrame:
+        """``peer`` and ``peer_domain`` by the ``_relay`` number of the linked tables."""
+        values = sorted(self._known.values(), key=lambda v: v[4])
+        return pd.DataFrame(
+            {
+                "peer": pd.array([v[1] for v in values], dtype="str"),
+                "peer_domain": pd.array([v[2] for v in values], dtype="str"),
+            }
+        )
+
+
 def _relay_keys(ev: pd.DataFrame) -> np.ndarray:
     """Per row a code of `_relay_name` (-1 when the line names no relay)."""
-    names, codes = _per_value(_relay_name, ev["relay_host"], ev["relay_ip"])
-    return pd.factorize(names, use_na_sentinel=True)[0].astype(np.int64)[codes]
+    return _Relays(ev, InternalHosts.coerce(())).keys(np.arange(len(ev)))
 
 
 def peer_columns(frame: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
@@ -364,18 +363,21 @@ def _weak_reasons(version: str | None, cipher: str | None, bits: int | None) -> 
     return ", ".join(weakness(version, cipher, bits))
 
 
-def _crypto_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``verified``, ``weak`` and ``weak_reason`` from the session's verify, version, cipher and bits."""
-    version, cipher, verify = frame["version"], frame["cipher"], frame["verify"]
-    reasons = pd.Series(
-        map_unique(_weak_reasons, version, cipher, frame["cipher_bits"], dtype="str"), index=frame.index
-    )
-    known = version.notna() | cipher.notna()
-    return frame.assign(
-        verified=pd.Series(verify.isin(VERIFIED), dtype="boolean").where(verify.notna(), pd.NA),
-        weak=pd.Series(reasons != "", dtype="boolean").where(known, pd.NA),
-        weak_reason=reasons.where(known & (reasons != ""), None),
-    )
+def _crypto(version: pd.Series, cipher: pd.Series, bits: pd.Series, verify: pd.Series) -> dict[str, object]:
+    """``verified``, ``weak`` and ``weak_reason`` from a session's verify, version, cipher and bits."""
+    results, key = per_value(_weak_reasons, version, cipher, bits)
+    texts = pd.array(list(results), dtype="str")
+    weak = np.asarray([r != "" for r in results], dtype=bool)[key]
+    known = (version.notna() | cipher.notna()).to_numpy()
+    return {
+        "verified": _masked(is_one_of(verify, *VERIFIED), verify.isna().to_numpy()),
+        "weak": _masked(weak, ~known),
+        "weak_reason": texts.take(np.where(known & weak, key, -1), allow_fill=True),
+    }
+
+
+def _masked(values: np.ndarray, missing: np.ndarray) -> pd.arrays.BooleanArray:
+    return pd.arrays.BooleanArray(np.asarray(values, dtype=bool), np.asarray(missing, dtype=bool))
 
 
 def _status_of(stat: str | None) -> str:
@@ -452,8 +454,8 @@ class _Lines(NamedTuple):
     server: np.ndarray
     client: np.ndarray
     tls_server: np.ndarray  # ruleset=tls_server reject
-    rkey: np.ndarray  # code of the relay the line names, -1 when none
-    causes: np.ndarray  # failure cause of reject and handshake rows (object, None elsewhere)
+    causes: np.ndarray  # failure cause of reject and handshake rows (position in CAUSES, -1 elsewhere)
+    relays: _Relays
 
     @property
     def rows(self) -> np.ndarray:
@@ -471,51 +473,65 @@ class _Markers(NamedTuple):
     rkey: np.ndarray  # relay (a connect failed takes the relay of the tls_server line after it)
     sess: np.ndarray  # session id (a tls_server reject: that of the session it judged), -1 when none
     enc: np.ndarray  # the connection was encrypted
-    fail: np.ndarray  # failure cause (object)
+    fail: np.ndarray  # failure cause (position in CAUSES, -1 when none)
     relay_from: np.ndarray  # per events row: the row a connect failed takes its relay from, -1 elsewhere
+
+
+class _Crypto(NamedTuple):
+    """The TLS parameters of each session (by session id), for the receipts and deliveries it carried."""
+
+    version: pd.Series
+    verify: pd.Series
+    cipher: pd.Series
+    cipher_bits: pd.Series
+    verified: pd.Series
+    weak: pd.Series
+    weak_reason: pd.Series
 
 
 def _link(events: pd.DataFrame, *, gap: str | pd.Timedelta, internal: InternalHosts) -> Linked:
     ev = events.reset_index(drop=True)
     ev.attrs = {}  # pandas deep-copies attrs at every step; the linked tables do not need them
-    lines = _lines(ev, gap)
+    lines = _lines(ev, gap, internal)
     mk = _markers(lines)
-    dlv = _deliveries(lines, mk, internal)
-    rcp = _receipts(lines, internal)
-    sess = _sessions(lines, mk, rcp, dlv, internal)
-    session_attrs = sess.set_index("session_id")[["version", "verify", "cipher", "cipher_bits"]]
+    dlv = _deliveries(lines, mk)
+    rcp = _receipts(lines)
+    sess = _sessions(lines, mk, rcp, dlv)
+    crypto = _Crypto(*(sess[c] for c in _Crypto._fields))
     markers = pd.DataFrame({"row": mk.rows, "session_id": mk.sess, "encrypted": mk.enc})
-    return Linked(sess, _attach(rcp, session_attrs), _attach(dlv, session_attrs), markers)
+    return Linked(sess, _attach(rcp, crypto), _attach(dlv, crypto), markers, lines.relays.table())
 
 
-def _lines(ev: pd.DataFrame, gap: str | pd.Timedelta) -> _Lines:
-    kind = ev["kind"]
+def _lines(ev: pd.DataFrame, gap: str | pd.Timedelta, internal: InternalHosts) -> _Lines:
+    kind, ruleset, direction = ev["kind"], ev["ruleset"], ev["direction"]
     summary = is_one_of(kind, "starttls")
     handshake = (
         is_one_of(kind, "tls_error")
         & is_one_of(ev["subkind"], "handshake")
-        & is_one_of(ev["direction"], "server", "client")
+        & is_one_of(direction, "server", "client")
     )
     is_session = summary | handshake
-    tls_server = is_one_of(kind, "tls_reject") & is_one_of(ev["ruleset"], "tls_server")
-    causes = np.full(len(ev), None, dtype=object)
-    rej = np.flatnonzero(tls_server | is_one_of(ev["ruleset"], "tls_rcpt", "tls_client"))
-    causes[rej] = map_unique(
+    tls_server = is_one_of(kind, "tls_reject") & is_one_of(ruleset, "tls_server")
+    causes = np.full(len(ev), -1, dtype=np.int64)
+    rej = np.flatnonzero(tls_server | is_one_of(ruleset, "tls_rcpt", "tls_client"))
+    results, key = per_value(
         lambda rs, a, t, b: classify(None if rs == "tls_rcpt" else a, t, actual_bits=b),
         *(ev[c].iloc[rej] for c in ("ruleset", "arg1", "reject", "actual_bits")),
     )
-    causes[handshake] = "handshake_failed"
+    causes[rej] = _cause_codes(results)[key]
+    causes[handshake] = CAUSES.index("handshake_failed")
+    relays = _Relays(ev, internal)
     return _Lines(
         ev=ev,
         seg=_segments(ev, gap),
         sid=np.where(is_session, np.cumsum(is_session) - 1, -1),
         summary=summary,
         handshake=handshake,
-        server=is_one_of(ev["direction"], "server"),
-        client=is_one_of(ev["direction"], "client"),
+        server=is_one_of(direction, "server"),
+        client=is_one_of(direction, "client"),
         tls_server=tls_server,
-        rkey=_relay_keys(ev),
         causes=causes,
+        relays=relays,
     )
 
 
@@ -524,7 +540,8 @@ def _markers(lines: _Lines) -> _Markers:
     ev, seg, sid, tls_server = lines.ev, lines.seg, lines.sid, lines.tls_server
     try_tls = is_one_of(ev["ruleset"], "try_tls")
     cm = np.flatnonzero(((sid >= 0) & lines.client) | tls_server | try_tls)
-    rkey = lines.rkey[cm].copy()
+    named = lines.relays.keys(cm)  # the relay each line names
+    rkey = named.copy()
     sess = sid[cm].copy()
     # neighbours of each marker within its segment (markers are in file order)
     by_seg = np.lexsort((cm, seg[cm]))
@@ -536,7 +553,7 @@ def _markers(lines: _Lines) -> _Markers:
     # connect failed has no relay=: it takes the relay of the tls_server line that follows it
     follows = lines.handshake[cm] & (nxt >= 0)
     follows[follows] = tls_server[cm[nxt[follows]]]
-    rkey[follows] = lines.rkey[cm[nxt[follows]]]
+    rkey[follows] = named[nxt[follows]]
     relay_from = np.full(len(ev), -1)
     relay_from[cm[follows]] = cm[nxt[follows]]
     # a tls_server reject refers to the session (or failed handshake) just before it in that process
@@ -548,209 +565,257 @@ def _markers(lines: _Lines) -> _Markers:
     judged = cm[tls_server[cm]]
     enc[tls_server[cm]] = as_text(ev["arg1"].iloc[judged]).str.upper().isin(SESSION_VERIFY).to_numpy()
     fail = lines.causes[cm].copy()
-    fail[try_tls[cm]] = None
+    fail[try_tls[cm]] = -1
     return _Markers(cm, rkey, sess, enc, fail, relay_from)
 
 
-def _deliveries(lines: _Lines, mk: _Markers, internal: InternalHosts) -> pd.DataFrame:
+def _take(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
+    """``values[idx]`` with ``fill`` where ``idx`` is -1 (also when ``values`` is empty)."""
+    out = np.full(len(idx), fill, dtype=values.dtype)
+    ok = idx >= 0
+    out[ok] = values[idx[ok]]
+    return out
+
+
+def _deliveries(lines: _Lines, mk: _Markers) -> pd.DataFrame:
     """``to=`` lines of SMTP mailers, one row per recipient, with the marker that decided each."""
     ev, seg = lines.ev, lines.seg
-    smtp = map_unique(lambda m: isinstance(m, str) and m.lower() in SMTP_MAILERS, ev["mailer"], dtype="bool")
-    dl = np.flatnonzero(is_one_of(ev["kind"], "delivery") & np.asarray(smtp))
-    d_rkey = np.where(lines.rkey[dl] >= 0, lines.rkey[dl], -2)
-    m = _asof(dl, [seg[dl], d_rkey], mk.rows, [seg[mk.rows], mk.rkey])
-    enc = pd.array(_take(mk.enc, m, False), dtype="boolean")
-    enc[m < 0] = pd.NA
+    results, key = per_value(lambda m: isinstance(m, str) and m.lower() in SMTP_MAILERS, ev["mailer"])
+    smtp = np.asarray(results, dtype=bool)[key] if len(key) else np.zeros(0, dtype=bool)
+    dl = np.flatnonzero(is_one_of(ev["kind"], "delivery") & smtp)
+    d_rkey = lines.relays.keys(dl)
+    d_rkey[d_rkey < 0] = -2
+    m = asof(dl, [seg[dl], d_rkey], mk.rows, [seg[mk.rows], mk.rkey])
     # one row per recipient (an empty list still gives one): the index of the exploded list is the to= row
     recipients = ev["recipients"].iloc[dl].explode()
     line = recipients.index.to_numpy()
     at = np.searchsorted(dl, line)
-    d = (
-        take_rows(ev, line, _DELIVERY_EVENT_COLUMNS)
-        .reset_index(drop=True)
-        .assign(recipients=as_text(recipients).array)
-        .rename(columns={"recipients": "recipient"})
-        .assign(
-            _line=line,
-            _marker=_take(mk.rows, m, -1)[at],
-            _seg=seg[line],
-            _enc=enc[at],
-            _sess=_take(mk.sess, m, -1)[at],
-            _fail=pd.Series(_take(mk.fail, m, None)[at], dtype=object),
-        )
-    )
+    m = m[at]
+    d = take_rows(ev, line, _DELIVERY_EVENT_COLUMNS).reset_index(drop=True)
+    d = d.assign(recipient=text_of(recipients), _line=line, _marker=_take(mk.rows, m, -1))
     # tls_rcpt: only that recipient of that queue id, in the same process
     rc = lines.ruleset("tls_rcpt")
-    r_hit = np.zeros(len(d), dtype=bool)
-    d["_rcpt"] = -1
-    if len(rc):
-        keys = _codes(
-            pd.concat([as_text(d["qid"]), as_text(ev["qid"].iloc[rc])], ignore_index=True),
-            pd.concat([_recipient(d["recipient"]), _recipient(ev["arg1"].iloc[rc])], ignore_index=True),
+    rcpt = np.full(len(d), -1, dtype=np.int64)
+    cand = np.flatnonzero(d["qid"].isin(ev["qid"].iloc[rc].dropna()).to_numpy(dtype=bool)) if len(rc) else rc
+    if len(cand):
+        keys = joint(
+            pd.concat([as_text(d["qid"].iloc[cand]), as_text(ev["qid"].iloc[rc])], ignore_index=True),
+            pd.concat(
+                [_recipient(d["recipient"].iloc[cand]), _recipient(ev["arg1"].iloc[rc])], ignore_index=True
+            ).fillna(""),
         )
-        r = _asof(
-            d["_line"].to_numpy(), [d["_seg"].to_numpy(), keys[: len(d)]], rc, [seg[rc], keys[len(d) :]]
-        )
-        r_hit = (r >= 0) & (keys[: len(d)] >= 0)
-        d["_rcpt"] = _take(rc, np.where(r_hit, r, -1), -1)
-    return _finish_deliveries(d, r_hit, lines.causes, internal)
+        r = asof(line[cand], [seg[line[cand]], keys[: len(cand)]], rc, [seg[rc], keys[len(cand) :]])
+        rcpt[cand] = _take(rc, r, -1)
+    d["_rcpt"] = rcpt
+    return _finish_deliveries(d, lines, mk, m)
 
 
-def _finish_deliveries(
-    d: pd.DataFrame, r_hit: np.ndarray, causes: np.ndarray, internal: InternalHosts
-) -> pd.DataFrame:
-    stat_text = as_text(d["stat_text"])
-    reply = as_text(d["reply"])
-    said = stat_text.fillna("") + " " + reply.fillna("")
-    status = pd.Series(map_unique(_status_of, d["stat"]), index=d.index).astype(STATUS_DTYPE)
-    coded = said.str.contains(_SMTP_CODE, regex=True) | reply.notna()
-    lost = said.str.contains(_NOT_REACHED, case=False, regex=True) & ~coded
-    reached = (status == "sent") | coded | pd.Series(r_hit, index=d.index) | ((status == "bounced") & ~lost)
-    enc = d["_enc"].astype("boolean")
-    enc = enc.where(enc.notna() | ~reached, False)
-    enc = enc.mask(lost | (status == "queued"), pd.NA)
+_REPLY_PREFILTER = f"(?:{_NOT_REACHED})|(?:{TLS_TEXT_HINT})"
+# `_SMTP_CODE` on a stat= text alone (the texts are tested as "stat_text reply", so a code may end the text)
+_SMTP_CODE_AT_END = r"(?:^|[ \t\n\r\f\v(:])[2-5][0-9][0-9](?:[ -]|$)"
+
+
+def _contains(text: pd.Series, rows: np.ndarray, pattern: str, *, case: bool = True) -> np.ndarray:
+    """Which of ``rows`` of a ``str`` column match ``pattern`` (missing never does), as a bool array."""
+    found = text.iloc[rows].str.contains(pattern, case=case, regex=True)
+    return found.fillna(False).to_numpy(dtype=bool)
+
+
+def _finish_deliveries(d: pd.DataFrame, lines: _Lines, mk: _Markers, m: np.ndarray) -> pd.DataFrame:
+    """Status, encryption and TLS failure of each delivery row (``m``: its marker, -1 when none)."""
+    n = len(d)
+    stat_text, reply = as_text(d["stat_text"]), as_text(d["reply"])
+    results, key = per_value(_status_of, d["stat"])
+    status = _categorical(results, key, STATUS_DTYPE)
+    scode = np.asarray(status.codes)
+    sent, deferred, bounced, queued = (scode == i for i in range(len(STATUS_DTYPE.categories)))
+    r_hit = d["_rcpt"].to_numpy() >= 0
+    has_reply = reply.notna().to_numpy()
+    # The texts are read as "stat_text reply". With a reply the server answered (coded); without one only
+    # stat_text is read, and few rows mention TLS or an unreachable server at all: one cheap pass finds them.
+    alone = np.flatnonzero(~has_reply & stat_text.notna().to_numpy())
+    candidates = alone[_contains(stat_text, alone, _REPLY_PREFILTER, case=False)]
+    not_reached = np.zeros(n, dtype=bool)
+    not_reached[candidates] = _contains(stat_text, candidates, _NOT_REACHED, case=False)
+    hinted = np.zeros(n, dtype=bool)
+    hinted[candidates] = _contains(stat_text, candidates, TLS_TEXT_HINT, case=False)
+    with_reply = np.flatnonzero(has_reply)
+    said = stat_text.iloc[with_reply].fillna("") + " " + reply.iloc[with_reply]
+    hinted[with_reply] = said.str.contains(TLS_TEXT_HINT, case=False, regex=True).to_numpy(dtype=bool)
+    # a marker decides the encryption; without one, whether a server was reached
+    enc = _take(mk.enc, m, False)
+    unknown = m < 0
+    coded = has_reply.copy()
+    ask = np.flatnonzero(~has_reply & (not_reached | (unknown & (deferred | queued) & ~r_hit)))
+    coded[ask] = _contains(stat_text, ask, _SMTP_CODE_AT_END)
+    lost = not_reached & ~coded
+    reached = sent | coded | r_hit | (bounced & ~lost)
+    enc = pd.arrays.BooleanArray(enc & ~unknown, (unknown & ~reached) | lost | queued)
     # what the texts say: our own stat= (a cached failure has no new ruleset line), or the peer's reply=;
     # only texts that mention TLS at all can name a cause
-    said_cause = np.full(len(d), None, dtype=object)
-    hinted = said.str.contains(TLS_TEXT_HINT, case=False, regex=True).to_numpy(dtype=bool)
-    theirs = hinted & reply.notna().to_numpy(dtype=bool)
-    ours = hinted & ~theirs
-    said_cause[ours] = map_unique(text_cause, stat_text[ours].str.strip())
-    said_cause[theirs] = map_unique(partial(text_cause, remote=True), reply[theirs].str.strip())
-    marker_fail = d["_fail"].to_numpy(dtype=object)
-    fail = np.where(r_hit, _take(causes, d["_rcpt"].to_numpy(), None), marker_fail)
-    src = np.where(r_hit, "rcpt", np.where(pd.isna(marker_fail), "text", "marker")).astype(object)
-    fail = np.where(pd.isna(fail), said_cause, fail)
-    src[pd.isna(fail)] = None
-    recipient = _recipient(d["recipient"])
-    d = d.assign(
-        recipient_domain=pd.Series(map_unique(_domain, recipient, dtype="str"), index=d.index),
+    marker_fail = _take(mk.fail, m, -1)
+    fail = np.where(r_hit, _take(lines.causes, d["_rcpt"].to_numpy(), -1), marker_fail)
+    src = np.where(r_hit, 0, np.where(marker_fail < 0, 2, 1))
+    said_cause = np.full(n, -1, dtype=np.int64)
+    asked = hinted & (fail < 0)
+    ours, theirs = np.flatnonzero(asked & ~has_reply), np.flatnonzero(asked & has_reply)
+    said_cause[ours] = _cause_codes(map_unique(text_cause, stat_text.iloc[ours].str.strip()))
+    said_cause[theirs] = _cause_codes(
+        map_unique(partial(text_cause, remote=True), reply.iloc[theirs].str.strip())
+    )
+    fail = np.where(fail < 0, said_cause, fail)
+    src[fail < 0] = -1
+    # few distinct recipients: normalise each once
+    recipient, distinct = pd.factorize(d["recipient"], use_na_sentinel=True)
+    domains = pd.array([_domain(r) for r in _recipient(pd.Series(distinct, dtype="str"))], dtype="str")
+    sess = _take(mk.sess, m, -1)
+    relays = lines.relays
+    line = d["_line"].to_numpy()
+    return d.assign(
+        recipient_domain=domains.take(recipient, allow_fill=True),
         status=status,
         encrypted=enc,
-        session_id=pd.array(np.where(d["_sess"] >= 0, d["_sess"], -1), dtype="Int64"),
-        tls_failure=pd.Series(fail, index=d.index, dtype=object).astype(CAUSE_DTYPE),
-        stat_text=stat_text,
-        reply=reply,
-        _src=src,
+        session_id=pd.arrays.IntegerArray(np.maximum(sess, 0), sess < 0),
+        tls_failure=pd.Categorical.from_codes(fail, dtype=CAUSE_DTYPE),
+        stat_text=stat_text.array,
+        reply=reply.array,
+        _src=pd.Categorical.from_codes(src, dtype=_SRC_DTYPE),
+        **relays.columns(relays.host[line], relays.ip[line]),
     )
-    d["session_id"] = d["session_id"].mask(d["session_id"] < 0)
-    return peer_columns(d, internal).reset_index(drop=True)
 
 
-def _receipts(lines: _Lines, internal: InternalHosts) -> pd.DataFrame:
+_SRC_DTYPE = pd.CategoricalDtype(["rcpt", "marker", "text"])
+
+
+def _receipts(lines: _Lines) -> pd.DataFrame:
     """``from=`` lines, linked to the server session of their process."""
     ev, seg, sid = lines.ev, lines.seg, lines.sid
     is_session = sid >= 0
     sm = np.flatnonzero((is_session & lines.server) | is_one_of(ev["kind"], "session_end"))
     starts = is_session[sm]
-    # an ended connection's state, carried for the from= of the same qid logged right after the end line
-    state = pd.DataFrame({"seg": seg[sm], "sess": np.where(starts, sid[sm], np.nan)})
-    carried = state.groupby("seg")["sess"].ffill().to_numpy()
     rc_rows = np.flatnonzero(is_one_of(ev["kind"], "receipt"))
-    mm = _asof(rc_rows, [seg[rc_rows]], sm, [seg[sm]])
+    mm = asof(rc_rows, [seg[rc_rows]], sm, [seg[sm]])
     matched = _take(sm, mm, -1)
     sess = np.full(len(rc_rows), -1, dtype=np.int64)
     at_start = _take(starts, mm, False)
     sess[at_start] = sid[matched[at_start]]
+    # an ended connection's state, carried for the from= of the same qid logged right after the end line
     at_end = np.flatnonzero((mm >= 0) & ~at_start)
-    same_qid = np.zeros(len(rc_rows), dtype=bool)
-    same_qid[at_end] = _pick(ev["qid"], matched[at_end]) == _pick(ev["qid"], rc_rows[at_end])
-    same_qid &= ~np.isnan(_take(carried, mm, np.nan).astype(float))
-    sess[same_qid] = carried[mm[same_qid]].astype(np.int64)
+    qid = ev["qid"].array
+    ends = matched[at_end]
+    same_qid = pd.Series(qid.take(ends) == qid.take(rc_rows[at_end])).fillna(False).to_numpy(dtype=bool)
+    first = sm[starts]
+    carried = _take(first, asof(ends, [seg[ends]], first, [seg[first]]), -1)
+    take = same_qid & (carried >= 0)
+    sess[at_end[take]] = sid[carried[take]]
     tls_session = lines.summary[lines.rows]  # by session id: a handshake that completed
     senc = (sess >= 0) & tls_session[np.maximum(sess, 0)] if len(tls_session) else np.zeros(len(sess), bool)
-    return _finish_receipts(
-        take_rows(ev, rc_rows, _RECEIPT_EVENT_COLUMNS).assign(_line=rc_rows, _sess=sess, _senc=senc), internal
-    )
-
-
-def _finish_receipts(f: pd.DataFrame, internal: InternalHosts) -> pd.DataFrame:
+    f = take_rows(ev, rc_rows, _RECEIPT_EVENT_COLUMNS).reset_index(drop=True)
     proto = f["proto"]
-    tls_proto = map_unique(lambda p: isinstance(p, str) and p.upper() in TLS_PROTOS, proto).astype(bool)
+    results, key = per_value(lambda p: isinstance(p, str) and p.upper() in TLS_PROTOS, proto)
+    tls_proto = np.asarray(results, dtype=bool)[key] if len(key) else np.zeros(0, dtype=bool)
     # 8.15.1+ marks TLS on proto=; once a host logs any such value, its proto= is authoritative
-    host = pd.factorize(f["host"])[0] + 1
+    host = codes(f["host"])[0].astype(np.int64) + 1
     marking_host = np.bincount(host, weights=tls_proto, minlength=host.max(initial=0) + 1) > 0
     authoritative = marking_host[host] & proto.notna().to_numpy()
-    linked = f["_senc"].to_numpy(dtype=bool)
-    enc = tls_proto | (linked & ~authoritative)
-    submission = proto.isna() & f["relay_ip"].isna()
-    f = f.assign(
+    enc = tls_proto | (senc & ~authoritative)
+    submission = proto.isna().to_numpy() & (lines.relays.ip[rc_rows] < 0)
+    linked = senc & enc
+    relays = lines.relays
+    peers = relays.columns(relays.host[rc_rows], relays.ip[rc_rows])
+    peers["internal"] = peers["internal"] | submission
+    return f.assign(
+        _line=rc_rows,
         encrypted=pd.array(enc, dtype="boolean"),
-        session_id=pd.array(np.where(linked & enc, f["_sess"], -1), dtype="Int64"),
+        session_id=pd.arrays.IntegerArray(np.where(linked, sess, 0), ~linked),
+        **peers,
     )
-    f["session_id"] = f["session_id"].mask(f["session_id"] < 0)
-    f = peer_columns(f, internal)
-    return f.assign(internal=f["internal"] | submission).reset_index(drop=True)
 
 
-def _sessions(
-    lines: _Lines, mk: _Markers, rcp: pd.DataFrame, d: pd.DataFrame, internal: InternalHosts
-) -> pd.DataFrame:
+def _sessions(lines: _Lines, mk: _Markers, rcp: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
     """One row per session line, with its certificate, outcome, messages and peer."""
     ev, seg, sid, rows = lines.ev, lines.seg, lines.sid, lines.rows
-    s = take_rows(ev, rows, _SESSION_EVENT_COLUMNS).assign(
-        _line=rows, session_id=sid[rows], start=ev["timestamp"].iloc[rows]
-    )
-    # connect failed: relay from the tls_server line that follows it
-    relay_row = np.where(mk.relay_from[rows] >= 0, mk.relay_from[rows], rows)
-    for col in ("relay_host", "relay_ip"):
-        s[col] = _at(ev[col], relay_row, s.index)
+    s = take_rows(ev, rows, _SESSION_EVENT_COLUMNS).reset_index(drop=True)
     # certificate lines belong to the latest session of that process and side
-    side = pd.factorize(ev["direction"])[0]
+    side = codes(ev["direction"])[0]
     cert = np.flatnonzero(
-        is_one_of(ev["kind"], "tls_cert") & (ev["cert_subject"].notna() | ev["verifymsg"].notna())
+        is_one_of(ev["kind"], "tls_cert") & (ev["cert_subject"].notna() | ev["verifymsg"].notna()).to_numpy()
     )
-    c = _asof(cert, [seg[cert], side[cert]], rows, [seg[rows], side[rows]])
-    first = pd.Series(cert[c >= 0]).groupby(c[c >= 0]).first()
+    c = asof(cert, [seg[cert], side[cert]], rows, [seg[rows], side[rows]])
     cert_row = np.full(len(rows), -1)
-    cert_row[first.index.to_numpy()] = first.to_numpy()
-    for col in ("cert_subject", "cert_issuer", "verifymsg"):
-        s[col] = _at(ev[col], cert_row, s.index)
+    judged, first = np.unique(c[c >= 0], return_index=True)  # cert rows are in order: the first of each
+    cert_row[judged] = cert[c >= 0][first]
     # outcome: failed handshake, or a policy reject on the session (client: tls_server; server: tls_client)
-    cause = np.where(lines.handshake[rows], "handshake_failed", None).astype(object)
-    error = as_text(s["error"]).to_numpy(dtype=object).copy()
-    rej_on = lines.tls_server[mk.rows] & mk.enc & (mk.sess >= 0)
-    pos = mk.sess[rej_on]  # session ids are positions in rows
-    cause[pos] = lines.causes[mk.rows[rej_on]]
-    error[pos] = _pick(ev["reject"], mk.rows[rej_on])
+    cause = np.where(lines.handshake[rows], CAUSES.index("handshake_failed"), -1)
+    reject_row = np.full(len(rows), -1)
+    rej_on = np.flatnonzero(lines.tls_server[mk.rows] & mk.enc & (mk.sess >= 0))
+    rej_on = rej_on[_last_wins(mk.sess[rej_on])]
+    cause[mk.sess[rej_on]] = lines.causes[mk.rows[rej_on]]
+    reject_row[mk.sess[rej_on]] = mk.rows[rej_on]
     tc = lines.ruleset("tls_client")
     srv = rows[lines.server[rows] & ~lines.handshake[rows]]
-    t = _asof(tc, [seg[tc]], srv, [seg[srv]])
-    pos = sid[srv[t[t >= 0]]]
-    cause[pos] = lines.causes[tc[t >= 0]]
-    error[pos] = _pick(ev["reject"], tc[t >= 0])
-    linked_ids = pd.concat([rcp["session_id"], d["session_id"]]).dropna().to_numpy(dtype=np.int64)
+    t = asof(tc, [seg[tc]], srv, [seg[srv]])
+    tc, t = tc[t >= 0], t[t >= 0]
+    keep = _last_wins(sid[srv[t]])
+    pos = sid[srv[t[keep]]]
+    cause[pos] = lines.causes[tc[keep]]
+    reject_row[pos] = tc[keep]
+    error = pd.Series(_text_at(ev["error"], rows)).where(
+        reject_row < 0, pd.Series(_text_at(ev["reject"], reject_row))
+    )
+    linked_ids = np.concatenate([f["session_id"].dropna().to_numpy(dtype=np.int64) for f in (rcp, d)])
+    # connect failed: relay from the tls_server line that follows it
+    relays = lines.relays
+    relay_row = np.where(mk.relay_from[rows] >= 0, mk.relay_from[rows], rows)
+    host, ip = relays.host[relay_row], relays.ip[relay_row]
     # a client summary names only the host it connected to; the to= lines it carried give the address
-    carried = d.loc[d["session_id"].notna() & d["relay_ip"].notna(), ["session_id", "relay_ip"]]
-    address = carried.groupby(carried["session_id"].astype("int64"))["relay_ip"].first()
-    s["relay_ip"] = as_text(s["relay_ip"]).fillna(
-        pd.Series(address.reindex(sid[rows]).to_numpy(), index=s.index, dtype="str")
-    )
-    s = s.assign(
-        direction=as_text(s["direction"]).astype(DIRECTION_DTYPE),
-        outcome=pd.Series(np.where(pd.isna(cause), "ok", "failed"), index=s.index).astype(OUTCOME_DTYPE),
-        cause=pd.Series(cause, index=s.index, dtype=object).astype(CAUSE_DTYPE),
-        error=pd.Series(error, index=s.index, dtype="str"),
-        messages=pd.array(np.bincount(linked_ids, minlength=len(rows)), dtype="Int64"),
+    d_sess = d["session_id"].to_numpy(dtype=np.int64, na_value=-1)
+    d_ip = relays.ip[d["_line"].to_numpy()]
+    ok = (d_sess >= 0) & (d_ip >= 0)
+    carried, first = np.unique(d_sess[ok], return_index=True)
+    address = np.full(len(rows), -1)
+    address[carried] = d_ip[ok][first]
+    ip = np.where(ip >= 0, ip, address)
+    out = s.assign(
+        _line=rows,
         session_id=sid[rows].astype(np.int64),
+        start=ev["timestamp"].array.take(rows),
+        direction=_directions(ev["direction"].iloc[rows]),
+        outcome=pd.Categorical.from_codes(np.where(cause >= 0, 1, 0), dtype=OUTCOME_DTYPE),
+        cause=pd.Categorical.from_codes(cause, dtype=CAUSE_DTYPE),
+        error=error.array,
+        messages=pd.array(np.bincount(linked_ids, minlength=len(rows)), dtype="Int64"),
+        cert_subject=_text_at(ev["cert_subject"], cert_row),
+        cert_issuer=_text_at(ev["cert_issuer"], cert_row),
+        verifymsg=_text_at(ev["verifymsg"], cert_row),
+        **relays.columns(host, ip),
     )
-    s = _crypto_columns(peer_columns(s, internal))
-    return s.reset_index(drop=True)
+    return out.assign(**_crypto(out["version"], out["cipher"], out["cipher_bits"], out["verify"]))
 
 
-def _attach(frame: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
-    """Copy the linked session's version/verify/cipher/bits onto receipt or delivery rows."""
-    sess = frame["session_id"]
-    found = attrs.reindex(sess.fillna(-1).astype("int64").to_numpy())
-    use = frame["encrypted"].fillna(False).to_numpy(dtype=bool) & sess.notna().to_numpy()
-    out = frame.assign(**{c: found[c].where(use).set_axis(frame.index) for c in attrs.columns})
-    out = out.assign(version=out["version"].astype(attrs["version"].dtype))
-    return _crypto_columns(out)
+def _directions(col: pd.Series) -> pd.Categorical:
+    """Our role as `DIRECTION_DTYPE` (other values missing)."""
+    results, key = per_value(lambda v: v, col)
+    return _categorical(results, key, DIRECTION_DTYPE)
+
+
+def _attach(frame: pd.DataFrame, crypto: _Crypto) -> pd.DataFrame:
+    """Copy the linked session's version/verify/cipher/bits (and what follows from them) onto receipt or
+    delivery rows that were encrypted."""
+    sess = frame["session_id"].to_numpy(dtype=np.int64, na_value=-1)
+    use = frame["encrypted"].fillna(False).to_numpy(dtype=bool) & (sess >= 0)
+    at = np.where(use, sess, -1)
+    return frame.assign(
+        **{name: col.array.take(at, allow_fill=True) for name, col in crypto._asdict().items()}
+    )
 
 
 def _public(frame: pd.DataFrame, columns: list[str], time: str) -> pd.DataFrame:
     """The public columns, rows in time order (lines of one second keep their log order)."""
     frame = frame[[c for c in columns if c in frame.columns]]
+    ts = frame[time]
+    if ts.notna().all() and ts.is_monotonic_increasing:
+        return frame.reset_index(drop=True)
     return frame.sort_values(time, kind="stable", na_position="first").reset_index(drop=True)
 
 

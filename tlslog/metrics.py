@@ -14,8 +14,9 @@ import pandas as pd
 
 from .crypto import is_tls12_or_newer
 from .failures import failures
-from .linking import internal_key, link, map_unique, per_frame
+from .linking import as_text, internal_key, link, map_unique, per_frame
 from .peers import InternalHosts
+from .vectors import joint
 
 PERIODS = ("day", "week", "month")
 DIRECTIONS = ("inbound", "outbound", "both")
@@ -56,11 +57,10 @@ def _traffic(
 def _build_traffic(
     events: pd.DataFrame, direction: str, include_internal: bool, internal: InternalHosts
 ) -> pd.DataFrame:
+    """The rows the figures count, with ``peer`` / ``peer_domain`` as categoricals (sorted categories)."""
     linked = link(events, internal=internal)
     cols = [
         "timestamp",
-        "peer",
-        "peer_domain",
         "encrypted",
         "verified",
         "version",
@@ -68,13 +68,15 @@ def _build_traffic(
         "cipher_bits",
         "verify",
         "weak",
-        "internal",
+        "_relay",
     ]
 
     def part(frame: pd.DataFrame, rows: np.ndarray, name: str) -> pd.DataFrame:
         if not include_internal:
             rows = rows & ~frame["internal"].fillna(False).to_numpy(dtype=bool)
-        return frame.loc[rows, cols].assign(direction=name)  # one copy of the rows and columns needed
+        part = frame.loc[rows, cols]  # one copy of the rows and columns needed
+        code = np.full(len(part), _DIRECTION_DTYPE.categories.get_loc(name))
+        return part.assign(direction=pd.Categorical.from_codes(code, dtype=_DIRECTION_DTYPE))
 
     parts = []
     if direction in ("inbound", "both"):
@@ -84,17 +86,60 @@ def _build_traffic(
         attempt = ~d["_line"].duplicated().to_numpy(dtype=bool)
         parts.append(part(d, attempt & d["encrypted"].notna().to_numpy(dtype=bool), "outbound"))
     t = pd.concat(parts, ignore_index=True)
-    enc = t["encrypted"].fillna(False).astype(bool)
-    tls12 = pd.Series(
-        map_unique(is_tls12_or_newer, t["version"], t["cipher"], dtype="boolean"), index=t.index
-    )
-    return t.assign(
-        direction=t["direction"].astype(_DIRECTION_DTYPE),
+    enc = t["encrypted"].fillna(False).to_numpy(dtype=bool)
+    tls12 = pd.Series(map_unique(is_tls12_or_newer, t["version"], t["cipher"], dtype="boolean"))
+    relay = t["_relay"].to_numpy()
+    return t.drop(columns="_relay").assign(
         encrypted=enc,
-        verified=enc & t["verified"].fillna(False).astype(bool),
-        tls12=enc & tls12.fillna(False).astype(bool),
-        weak=enc & t["weak"].fillna(False).astype(bool),
+        verified=enc & t["verified"].fillna(False).to_numpy(dtype=bool),
+        tls12=enc & tls12.fillna(False).to_numpy(dtype=bool),
+        weak=enc & t["weak"].fillna(False).to_numpy(dtype=bool),
+        peer=_by_relay(linked.relays["peer"], relay),
+        peer_domain=_by_relay(linked.relays["peer_domain"], relay),
     )
+
+
+def _by_relay(names: pd.Series, relay: np.ndarray) -> pd.Categorical:
+    """A categorical (sorted categories) of per-relay names spread to rows by relay number."""
+    codes, categories = pd.factorize(names, sort=True)
+    return pd.Categorical.from_codes(codes[relay] if len(relay) else relay, categories=categories)
+
+
+def _filled(col: pd.Series, fill: str) -> pd.Series:
+    """A categorical with missing values replaced by ``fill``, its categories still sorted."""
+    if not col.isna().any():
+        return col
+    categories = sorted({*col.cat.categories, fill})
+    return col.cat.set_categories(categories).fillna(fill)
+
+
+def _counted(
+    frame: pd.DataFrame,
+    keys: list[str],
+    sums: list[str],
+    anys: tuple[str, ...] = (),
+    spans: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """One row per distinct combination of ``keys`` (missing is a value), with ``_n`` (rows), the sums
+    of ``sums``, the any of ``anys`` and the ``first_seen`` / ``last_seen`` of ``spans``: a frame as small
+    as the groups, on which pandas' own groupby gives the same groups, order and dtypes as on the full one."""
+    key = joint(*(frame[k] for k in keys))
+    k = int(key.max()) + 1 if len(key) else 0
+    rep = np.empty(k, dtype=np.int64)
+    rep[key] = np.arange(len(key))
+    small = frame.iloc[np.sort(rep), [frame.columns.get_loc(c) for c in keys]]
+    at = np.argsort(np.argsort(rep))  # position of each group in `small`
+    where = at[key]
+    out = {"_n": np.bincount(where, minlength=k)}
+    for c in sums:
+        out[c] = np.bincount(where, weights=frame[c].to_numpy(dtype=np.int64), minlength=k).astype(np.int64)
+    for c in anys:
+        out[c] = np.bincount(where, weights=frame[c].to_numpy(dtype=bool), minlength=k) > 0
+    for c in spans:
+        grouped = frame[c].groupby(where)
+        out["first_seen"] = grouped.min().reindex(range(k)).array
+        out["last_seen"] = grouped.max().reindex(range(k)).array
+    return small.assign(**out)
 
 
 def _shares(frame: pd.DataFrame) -> pd.DataFrame:
@@ -108,12 +153,13 @@ def _shares(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _COUNTS = {
-    "total": ("encrypted", "size"),
+    "total": ("_n", "sum"),
     "encrypted": ("encrypted", "sum"),
     "verified": ("verified", "sum"),
     "tls12": ("tls12", "sum"),
     "weak": ("weak", "sum"),
 }
+_SUMS = ["encrypted", "verified", "tls12", "weak"]
 
 
 def coverage(
@@ -138,6 +184,7 @@ def coverage(
     """
     t = _traffic(events, direction, include_internal, internal)
     t = t.assign(period=_period(t["timestamp"], by))
+    t = _counted(t, ["period", "direction"], _SUMS)
     out = t.groupby(["period", "direction"], observed=True, sort=True).agg(**_COUNTS).reset_index()
     return _shares(out)
 
@@ -160,12 +207,13 @@ def by_peer(
         raise ValueError(f"by must be 'domain' or 'host', not {by!r}")
     key = "peer_domain" if by == "domain" else "peer"
     t = _traffic(events, direction, include_internal, internal)
-    t = t.assign(peer=t[key].fillna("(unknown)"))
+    t = t.assign(peer=_filled(t[key], "(unknown)"), _versioned=t["encrypted"] & t["version"].notna())
+    t = _counted(t, ["peer", "direction", "version"], _SUMS, anys=("_versioned",), spans=("timestamp",))
     out = t.groupby(["peer", "direction"], observed=True).agg(
-        **_COUNTS, first_seen=("timestamp", "min"), last_seen=("timestamp", "max")
+        **_COUNTS, first_seen=("first_seen", "min"), last_seen=("last_seen", "max")
     )
     versions = (
-        t[t["encrypted"] & t["version"].notna()]
+        t[t["_versioned"]]
         .groupby(["peer", "direction"], observed=True)["version"]
         .agg(lambda v: ", ".join(sorted(map(str, v.unique()), reverse=True)))
     )
@@ -181,6 +229,7 @@ def by_peer(
         failures=fails.reindex(out.index, fill_value=0).astype("int64").to_numpy(),
         versions=versions.reindex(out.index).astype("str").to_numpy(),
     ).reset_index()
+    out["peer"] = as_text(out["peer"])
     out = _shares(out)
     cols = [
         "peer",
@@ -202,8 +251,9 @@ def by_peer(
 
 def _breakdown(events, keys, direction, include_internal, internal, weak: bool) -> pd.DataFrame:
     t = _traffic(events, direction, include_internal, internal)
-    t = t.loc[t["encrypted"], ["direction", *keys, "encrypted", "weak"]]
-    counts = {"count": ("encrypted", "size"), **({"weak": ("weak", "any")} if weak else {})}
+    t = _counted(t, ["encrypted", "direction", *keys], [], anys=("weak",))  # as small as the groups
+    t = t[t["encrypted"].to_numpy(dtype=bool)]
+    counts = {"count": ("_n", "sum"), **({"weak": ("weak", "any")} if weak else {})}
     out = t.groupby(["direction", *keys], observed=True, dropna=False).agg(**counts).reset_index()
     out = out.assign(share=out["count"] / out.groupby("direction", observed=True)["count"].transform("sum"))
     if weak:

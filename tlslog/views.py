@@ -7,6 +7,7 @@ renders them.
 import json
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from .failures import failures
@@ -22,11 +23,16 @@ _DIRECTION_NAMES = {"server": "inbound", "client": "outbound"}
 
 def _inout(df: pd.DataFrame) -> pd.DataFrame:
     """Linked tables say server/client (our role); the views say inbound/outbound, like the metrics."""
-    return df.assign(direction=df["direction"].astype("str").replace(_DIRECTION_NAMES))
+    col = df["direction"]
+    if isinstance(col.dtype, pd.CategoricalDtype):  # rename the few categories, then spread them by code
+        names = [_DIRECTION_NAMES.get(c, c) for c in col.cat.categories.astype("str")]
+        codes = np.asarray(col.cat.codes, dtype=np.int64)
+        return df.assign(direction=pd.array(names, dtype="str").take(codes, allow_fill=True))
+    return df.assign(direction=col.astype("str").replace(_DIRECTION_NAMES))
 
 
 def without_internal(df: pd.DataFrame, include_internal: bool) -> pd.DataFrame:
-    return df if include_internal else df[~df["internal"].fillna(False).astype(bool)]
+    return df if include_internal else df[~df["internal"].fillna(False).to_numpy(dtype=bool)]
 
 
 def scope_kwargs(include_internal: bool, internal: Iterable[str]) -> dict:
@@ -194,14 +200,21 @@ def summary(
     )
     failing = (
         fails.groupby(["peer", "direction"], observed=True)
-        .agg(
-            failures=("cause", "size"),
-            causes=("cause", lambda c: ", ".join(sorted(c.astype(str).unique()))),
-            last_seen=("timestamp", "max"),
-        )
+        .agg(failures=("cause", "size"), last_seen=("timestamp", "max"))
         .reset_index()
-        .sort_values("failures", ascending=False, kind="stable")
     )
+    causes: dict[
+        tuple, set[str]
+    ] = {}  # the distinct causes of each peer and direction, from the few combinations
+    for key in fails[["peer", "direction", "cause"]].drop_duplicates().itertuples(index=False):
+        causes.setdefault(key[:2], set()).add(str(key[2]))
+    joined = [", ".join(sorted(causes[k])) for k in zip(failing["peer"], failing["direction"], strict=True)]
+    # as pandas' groupby-agg did: a column of single causes keeps the cause dtype, one with lists is str
+    dtype = fails["cause"].dtype
+    single = isinstance(dtype, pd.CategoricalDtype) and all(j in dtype.categories for j in joined)
+    failing = failing.assign(causes=pd.Series(joined, index=failing.index, dtype=dtype if single else "str"))[
+        ["peer", "direction", "failures", "causes", "last_seen"]
+    ].sort_values("failures", ascending=False, kind="stable")
     return {
         "first": events["timestamp"].min() if len(events) else None,
         "last": events["timestamp"].max() if len(events) else None,
