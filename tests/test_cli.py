@@ -401,3 +401,15 @@ class TestInputAndOutputChecks:
         assert bad.exit_code == 2 and "is not before --until" in bad.stderr
         spans = sample("summary", SAMPLE, "--since", "3d", "--until", "1d", "--year", "2026")
         assert spans.exit_code == 0  # spans count back from the newest event: not comparable up front
+
+
+def test_trace_on_a_log_without_failures_finds_the_session(tmp_path):
+    path = tmp_path / "maillog"
+    path.write_text(
+        "Nov 22 03:04:12 mx1 sm-mta[1]: STARTTLS=server, relay=mx.peer.example [192.0.2.7], "
+        "version=TLSv1.3, verify=OK, cipher=TLS_AES_256_GCM_SHA384, bits=256/256\n"
+    )
+    result = run("trace", "mx.peer.example", path, "--no-cache", "-f", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["what"] for r in rows] == ["session"] and rows[0]["tls"].startswith("TLSv1.3")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from tlslog import frames, workers
@@ -148,3 +149,28 @@ def test_a_hung_worker_is_stopped_and_its_range_read_here(monkeypatch):
     piece = workers._finish(hung, task)
     assert hung.poll() is not None
     assert piece.table.to_pylist() == workers.read_range(*task).table.to_pylist()
+
+
+def test_an_unpacked_piece_keeps_no_text_in_the_workers_message():
+    src = frames.sources.expand(str(MAILLOG))[0]
+    child = workers._start((str(MAILLOG), src.name, src.reference, 0, None, 0))
+    assert child is not None
+    data = child.stdout.read()
+    assert child.wait() == 0
+    message = pa.py_buffer(data)
+    inside = range(message.address, message.address + message.size)
+    table = workers._unpack(data).table
+    texts = [c for c in table.columns if pa.types.is_large_string(c.type) or pa.types.is_list(c.type)]
+    assert texts and table.num_rows
+    assert all(b is None or b.address not in inside for c in texts for ch in c.chunks for b in ch.buffers())
+
+
+def test_a_worker_with_nothing_to_read_sends_an_empty_piece():
+    src = frames.sources.expand(str(MAILLOG))[0]
+    size = MAILLOG.stat().st_size
+    child = workers._start((str(MAILLOG), src.name, src.reference, size, None, None))
+    assert child is not None
+    data = child.stdout.read()
+    assert child.wait() == 0
+    piece = workers._unpack(data)
+    assert piece.table.num_rows == 0 and piece.table.schema == workers.RAW_SCHEMA

@@ -5,11 +5,13 @@ compressed: for the 1.5M events of a 2M-line log, an uncompressed entry (65 MB; 
 run-length encodings already shrink it) reads back in 0.3 s, a zstd one (26 MB) in 1.3 s.
 
 An entry is found by the file's identity (device and inode), and trusted only when the first block
-of the file still hashes the same. Same size and mtime: a hit. Larger, plain text and complete
+of the file still hashes the same. Same size, mtime and ctime: a hit. Larger, plain text and complete
 (ended with a newline): the file grew, and only the part after the stored byte offset is read. A
 rotated log (``maillog`` renamed ``maillog.1``) keeps its inode and first block: still a hit, under
-its new name. Entries are written atomically (temporary file, then `os.replace`); a damaged entry is
-a miss, and an unwritable directory means no caching, never an error.
+its new name (a rename changes only the ctime; a file rewritten in place under its own path with size
+and mtime restored, as ``cp -p`` does, is a miss). Entries are written atomically (temporary file, then
+`os.replace`), and temporary files a killed writer left are removed after `fileid.STALE_TMP`; a damaged
+entry is a miss, and an unwritable directory means no caching, never an error.
 
 >>> cache = Cache.open("~/.cache/tlslog")                           # doctest: +SKIP
 >>> cache.load(Path("/var/log/maillog"), year=None)                # doctest: +SKIP
@@ -30,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .fastpath import RAW_SCHEMA
-from .fileid import HEAD, Identity, default_dir, identity
+from .fileid import HEAD, Identity, default_dir, identity, remove_stale_tmp
 from .records import ParseIssue
 from .workers import Piece
 
@@ -39,7 +41,7 @@ __all__ = ["Cache", "Hit", "default_dir", "flush"]
 MAX_ENTRIES = 512
 _CODE_FILES = (
     "grammar.py", "parse.py", "fastpath.py", "stamps.py", "textarrays.py", "sources.py", "records.py",
-    "workers.py", "cache.py",
+    "workers.py", "cache.py", "fileid.py",
 )  # fmt: skip
 
 
@@ -111,8 +113,10 @@ class Cache:
             return None
         if meta.get("code") != _CODE or meta.get("year") != year:
             return None
-        same = meta["size"] == ident.size and meta["mtime_ns"] == ident.mtime_ns
-        if same and meta["head"] == ident.head:
+        where = os.path.realpath(path)
+        same = (meta["size"], meta["mtime_ns"], meta["head"]) == (ident.size, ident.mtime_ns, ident.head)
+        moved = meta.get("path") not in (None, where)  # renamed (rotated): that changed the ctime
+        if same and (meta.get("ctime_ns") == ident.ctime_ns or moved):
             grown = False
         elif plain and meta["complete"] and not meta["source_issues"] and ident.size > meta["size"]:
             again = identity(path, meta["head_len"])
@@ -126,6 +130,9 @@ class Cache:
             table = table.replace_schema_metadata(None).select(RAW_SCHEMA.names).cast(RAW_SCHEMA)
         except (ValueError, TypeError, KeyError, pa.ArrowException):
             return None
+        if moved and not grown:  # a rewrite in place under the new name must be a miss too
+            meta.update(path=where, ctime_ns=ident.ctime_ns)
+            self._write_later(table.replace_schema_metadata({"tlslog": json.dumps(meta)}), ident)
         piece = Piece(table, issues, meta["lines"], meta["bytes"], meta["end"], meta["complete"])
         return Hit(piece, grown)
 
@@ -139,12 +146,15 @@ class Cache:
         if ident is None or ident != before or ident.size < piece.end:
             return
         meta = {
-            "code": _CODE, "year": year, "size": ident.size, "mtime_ns": ident.mtime_ns, "head": ident.head,
+            "code": _CODE, "year": year, "path": os.path.realpath(path), "size": ident.size,
+            "mtime_ns": ident.mtime_ns, "ctime_ns": ident.ctime_ns, "head": ident.head,
             "head_len": min(HEAD, ident.size), "lines": piece.lines, "bytes": piece.bytes, "end": piece.end,
             "complete": piece.complete and piece.end == ident.size, "source_issues": piece.source_issues,
             "issues": [[i, k, x.lineno, x.reason, x.text] for i, k, x in piece.issues],
         }  # fmt: skip
-        table = piece.table.replace_schema_metadata({"tlslog": json.dumps(meta)})
+        self._write_later(piece.table.replace_schema_metadata({"tlslog": json.dumps(meta)}), ident)
+
+    def _write_later(self, table: pa.Table, ident: Identity) -> None:
         # written in the background (pyarrow lets go of the GIL): the caller links and reports meanwhile
         writer = threading.Thread(target=self._write, args=(table, ident), name="tlslog-cache")
         writer.start()
@@ -168,3 +178,4 @@ class Cache:
         entries = sorted(self.folder.glob("[!.]*.parquet"), key=lambda p: p.stat().st_mtime)  # not .tmp-*
         for old in entries[:-MAX_ENTRIES]:
             old.unlink(missing_ok=True)
+        remove_stale_tmp(self.folder)

@@ -1,4 +1,5 @@
-"""What makes a log file the same file: its identity, and where caches live. Standard library only.
+"""What makes a log file the same file: its identity; where caches live, and their leftovers. Standard
+library only.
 
 >>> ident = identity(Path("sample_logs/maillog"))                 # doctest: +SKIP
 >>> ident.key, ident.size                                          # doctest: +SKIP
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HEAD", "Identity", "default_dir", "identity"]
+__all__ = ["HEAD", "STALE_TMP", "Identity", "default_dir", "identity", "remove_stale_tmp"]
 
 HEAD = 4096  #: bytes hashed to recognise a file
+STALE_TMP = 3600  #: seconds after which a cache's temporary file is taken for a crashed writer's
 
 
 def default_dir() -> Path:
@@ -29,6 +32,7 @@ class Identity:
     ino: int
     size: int
     mtime_ns: int
+    ctime_ns: int  #: changes with any write, chmod or utime: a rewrite that restored size and mtime shows
     head: str  #: sha1 of the first `HEAD` bytes (or of the whole file when it is shorter)
 
     @property
@@ -37,11 +41,26 @@ class Identity:
 
 
 def identity(path: Path, head_len: int = HEAD) -> Identity | None:
-    """The file's device, inode, size, mtime and hash of its first ``head_len`` bytes (None: unreadable)."""
+    """The file's device, inode, size, mtime, ctime and a hash of its first ``head_len`` bytes (None: the
+    file cannot be read)."""
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
             head = f.read(head_len)
     except OSError:
         return None
-    return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, hashlib.sha1(head).hexdigest())
+    return Identity(
+        st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, hashlib.sha1(head).hexdigest()
+    )
+
+
+def remove_stale_tmp(folder: Path, age: float = STALE_TMP) -> None:
+    """Delete the ``.tmp-*`` files in ``folder`` older than ``age`` seconds: left by a writer that was killed
+    (younger ones may be another process's write in progress)."""
+    stale = time.time() - age
+    for tmp in folder.glob(".tmp-*"):
+        try:
+            if tmp.stat().st_mtime < stale:
+                tmp.unlink()
+        except OSError:  # gone meanwhile, or not ours to delete
+            pass

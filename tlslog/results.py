@@ -2,9 +2,10 @@
 
 A result (a frame, or a dict of frames and scalars) is stored with the parse issues and read stats of its
 input, under a key of everything it depends on: each source's name and identity (`tlslog.fileid.identity`:
-device, inode, size, mtime, first block), the read options, the machine's time zone, the command and its
-options, and the code (every module and template of the package; the pandas, pyarrow and pyparsing
-versions). A run with the same key loads the result instead of reading, linking and aggregating again.
+device, inode, size, mtime, ctime, first block), the read options, the machine's time zone (its rules
+too), the command and its options, and the code (every module and template of the package; the pandas,
+pyarrow, pyparsing and publicsuffixlist versions). A run with the same key loads the result instead of
+reading, linking and aggregating again.
 
 An entry is one Parquet file in ``<cache dir>/results/``: the frames side by side (column ``"{frame}.{n}"``,
 shorter frames padded with nulls), and in the file's metadata each frame's row count and pandas metadata,
@@ -40,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .fileid import default_dir, identity
+from .fileid import default_dir, identity, remove_stale_tmp
 from .records import ParseIssue
 from .sources import Source
 
@@ -49,8 +50,8 @@ __all__ = ["MAX_ENTRIES", "Entry", "ResultCache", "code_version"]
 MAX_ENTRIES = 64
 FOLDER = "results"  #: below the cache directory, apart from the events cache and its own pruning
 _LAYOUT = 1  #: version of the entry layout below
-_PACKAGES = ("pandas", "pyarrow", "pyparsing")
-_STALE_TMP = 3600  #: seconds after which a temporary file is taken for a crashed writer's
+_PACKAGES = ("pandas", "pyarrow", "pyparsing", "publicsuffixlist")  # the last: peer domains
+_LOCALTIME = "/etc/localtime"
 # what a damaged entry may raise while it is read or decoded: any of these is a miss
 _DAMAGE = (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, pa.ArrowException)
 
@@ -70,8 +71,8 @@ class Entry:
 
 @functools.cache
 def code_version() -> str:
-    """A digest of every module and template of the package and of the versions of pandas, pyarrow and
-    pyparsing: a change to any of them makes every stored result a miss."""
+    """A digest of every module and template of the package and of the versions of pandas, pyarrow,
+    pyparsing and publicsuffixlist: a change to any of them makes every stored result a miss."""
     h = hashlib.sha1()
     for package in _PACKAGES:
         try:
@@ -87,8 +88,9 @@ def code_version() -> str:
 
 def _local_zone() -> list:
     """What naive local times depend on (file mtimes as dates, naive --since, the zone of naive lines)."""
-    try:
-        zone_file = os.path.realpath("/etc/localtime")
+    try:  # the rules, not the path: the file may be a copy, replaced by another zone's
+        with open(_LOCALTIME, "rb") as f:
+            zone_file = hashlib.sha1(f.read()).hexdigest()
     except OSError:
         zone_file = None
     return [os.environ.get("TZ"), list(time.tzname), time.timezone, time.altzone, zone_file]
@@ -188,14 +190,11 @@ class ResultCache:
     def _prune(self) -> None:
         try:
             entries = [(p.stat().st_mtime, p) for p in self.folder.glob("[!.]*.parquet")]
-            stale = time.time() - _STALE_TMP
-            leftovers = [p for p in self.folder.glob(".tmp-*") if p.stat().st_mtime < stale]
             for _, old in sorted(entries)[:-MAX_ENTRIES]:
-                old.unlink(missing_ok=True)
-            for old in leftovers:
                 old.unlink(missing_ok=True)
         except OSError:
             pass
+        remove_stale_tmp(self.folder)
 
 
 # -- encoding ----------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ _SUMMARY = {
     "json": "JSON records not understood",
 }
 _RSYSLOG_TIME_KEYS = ("time", "timereported", "timestamp", "@timestamp", "timegenerated")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what a lone JSON escape such as "\\ud800" decodes to
 
 
 @dataclass(frozen=True)
@@ -588,4 +589,4 @@ def _record_line(r: dict[str, Any]) -> str:
     if "\n" in message or "\r" in message:
         message = " ".join(message.splitlines())
     head = f"{when} {host} {tag}[{pid}]:" if pid and pid != "-" else f"{when} {host} {tag}:"
-    return f"{head} {message}"
+    return _SURROGATE.sub("\ufffd", f"{head} {message}")  # lone surrogates are not UTF-8: Arrow refuses them

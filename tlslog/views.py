@@ -244,7 +244,10 @@ _SECTIONS = {
 
 
 def stamp(ts: object) -> str:
-    return "" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    if ts is None or pd.isna(ts):
+        return ""
+    t = pd.Timestamp(ts)  # from its fields: strftime refuses years before 1 (an early time shifted to UTC)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
 
 
 def render_summary(s: dict, fmt: Format | str = Format.table) -> str:
@@ -310,8 +313,12 @@ def trace(events: pd.DataFrame, query: str, *, internal: Iterable[str] = ()) -> 
     )
     linked = set(rec.loc[r_hit, "session_id"].dropna()) | set(dlv.loc[d_hit, "session_id"].dropna())
     s_hit = peer_hit(sess) | sess["session_id"].isin(linked)
-    in_lists = fails[["qids", "recipients"]].map(lambda v: v is not None and q in {x.lower() for x in v})
-    f_hit = peer_hit(fails) | in_lists.any(axis=1)
+
+    def listed(col: pd.Series) -> np.ndarray:
+        return np.fromiter((v is not None and q in {x.lower() for x in v} for v in col), bool, len(col))
+
+    in_lists = listed(fails["qids"]) | listed(fails["recipients"])
+    f_hit = peer_hit(fails) | pd.Series(in_lists, index=fails.index)
 
     def tls(df: pd.DataFrame) -> pd.Series:
         parts = [

@@ -96,7 +96,8 @@ def read_source(
     nbytes = [0]
 
     def on_issue(issue: ParseIssue) -> None:
-        issues.append((consumed[0], 0, issue))
+        # at the line it names: a block's damage is reported before any of the block's lines is counted
+        issues.append((issue.lineno - 1 if issue.lineno > 0 else consumed[0], 0, issue))
 
     def progress(n: int) -> None:
         nbytes[0] += n
@@ -178,7 +179,9 @@ def read_range(
             return data
 
         def on_issue(issue: ParseIssue) -> None:
-            issues.append((base + consumed[0], 0, issue))
+            # at the line it names (numbered from ``base + sentinel``), as in `read_source`
+            at = issue.lineno - 1 - sentinel if issue.lineno > 0 else base + consumed[0]
+            issues.append((at, 0, issue))
 
         state = sources.SourceState(name, on_issue)
         # never 0 inside a file: sources strips a byte-order mark only from the first line
@@ -339,7 +342,13 @@ def _unpack(data: bytes) -> Piece:
     (size,) = struct.unpack_from("<Q", data)
     piece = pickle.loads(data[8 : 8 + size])
     body = pa.py_buffer(data)[8 + size + (-(8 + size) % 64) :]
-    piece.table = pa.ipc.open_stream(body).read_all()
+    table = pa.ipc.open_stream(body).read_all()
+    # the events frame keeps text columns as they are (no copy): out of ``data``, they would hold all of it
+    for at, column in enumerate(table.schema):
+        if table.num_rows and (pa.types.is_large_string(column.type) or pa.types.is_list(column.type)):
+            copied = pa.concat_arrays(table.column(at).chunks)
+            table = table.set_column(at, column, pa.chunked_array([copied], column.type))
+    piece.table = table
     return piece
 
 
