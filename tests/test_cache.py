@@ -192,3 +192,20 @@ def test_a_failed_background_write_is_ignored(tmp_path, monkeypatch):
     cache_mod.flush()
     assert not list((tmp_path / "c").glob("*.parquet"))
     same(first, read_log(str(log), cache_dir=tmp_path / "c", jobs=1))
+
+
+def test_the_code_version_covers_every_module_a_worker_parses_with():
+    import subprocess
+    import sys
+
+    from tlslog import workers
+
+    boot = workers._PRELUDE + (
+        "__import__(sys.argv[2] + '.workers')\n"
+        "print(' '.join(m.rpartition('.')[2] for m in sys.modules if m.startswith(sys.argv[2] + '.')))\n"
+    )
+    args = [sys.executable, "-P", "-c", boot, *workers._worker_args()]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
+    assert "fastpath" in out
+    own = {"cache.py", "fileid.py"}  # how entries are stored and matched
+    assert {f"{m}.py" for m in out} | own == set(cache_mod._CODE_FILES)

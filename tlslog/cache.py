@@ -41,7 +41,7 @@ __all__ = ["Cache", "Hit", "default_dir", "flush"]
 MAX_ENTRIES = 512
 _CODE_FILES = (
     "grammar.py", "parse.py", "fastpath.py", "stamps.py", "textarrays.py", "sources.py", "records.py",
-    "workers.py", "cache.py", "fileid.py",
+    "workers.py", "cache.py", "fileid.py", "values.py", "converters.py", "journal.py",
 )  # fmt: skip
 
 

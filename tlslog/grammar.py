@@ -2,7 +2,8 @@
 
 A maillog line is an *envelope* (whatever syslog put in front), an optional queue-id prefix and a
 *message*. Each message kind tlslog keeps is one ``pp.Regex`` with named groups, guarded by a cheap
-substring prefilter; a plain-Python converter turns the named groups into `Event` fields. A fast path
+substring prefilter; a plain-Python converter (`tlslog.converters`, built on the value helpers of
+`tlslog.values`, which are re-exported here) turns the named groups into `Event` fields. A fast path
 may reuse ``rule.expr.re`` and ``rule.convert`` directly and get identical events.
 
 BNF (regular-expression details are in docs/grammar.md)::
@@ -42,14 +43,39 @@ BNF (regular-expression details are in docs/grammar.md)::
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache, partial
-from typing import Any
+from functools import partial
 
 import pyparsing as pp
+
+from .converters import (
+    FROM_TERMINAL,
+    TO_TERMINAL,
+    Fields,
+    Groups,
+    convert_cert,
+    convert_cert_name,
+    convert_cert_verify,
+    convert_dane,
+    convert_delivery,
+    convert_did_not_issue,
+    convert_digest,
+    convert_error_text,
+    convert_handshake,
+    convert_io,
+    convert_lost_input,
+    convert_missing,
+    convert_openssl,
+    convert_receipt,
+    convert_reject,
+    convert_starttls,
+    convert_timeout,
+    convert_tlsa,
+    convert_unsafe,
+)
+from .values import parse_reply, split_fields, split_recipients, split_relay, split_stat, xtext_decode
 
 __all__ = [
     "BODY_RULES",
@@ -69,8 +95,6 @@ __all__ = [
     "xtext_decode",
 ]
 
-Groups = Mapping[str, Any]
-
 
 def _rx(pattern: str) -> pp.Regex:
     # Matches exactly like ``expr.re.match(text)`` (no whitespace skipping, no tab expansion) and
@@ -78,8 +102,6 @@ def _rx(pattern: str) -> pp.Regex:
     # than the match itself.
     return pp.Regex(pattern, as_match=True).leave_whitespace().parse_with_tabs()
 
-
-Fields = dict[str, Any]
 
 # --------------------------------------------------------------------------------------------------
 # Envelopes
@@ -175,408 +197,6 @@ def parse_envelope(line: str) -> Fields:
             continue
         return envelope_fields(rule.name, res[0].groupdict())
     raise AssertionError("bare_envelope matches any text")  # pragma: no cover
-
-
-# --------------------------------------------------------------------------------------------------
-# Field helpers (plain Python, shared with the fast path)
-# --------------------------------------------------------------------------------------------------
-
-_XTEXT = re.compile(r"(?:\+[0-9A-Fa-f]{2})+")
-_FIELD_SPLIT = re.compile(r", (?=[A-Za-z_]{1,24}=)")
-_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
-_IPISH = re.compile(r"[0-9A-Fa-f:.]{2,64}")
-_REPLY = re.compile(r"([2-5]\d\d)(?:[ -]([2-5]\.\d{1,3}\.\d{1,3}))?(?![\w.])")
-_TOO_WEAK = re.compile(r"encryption too weak (\d{1,9}) less than (\d{1,9})")
-_ADDR = re.compile(r'(?:"[^"]*"|<[^>]*>|[^,])+')
-
-
-def xtext_decode(text: str | None) -> str | None:
-    """Decode sendmail's xtext (``+20`` -> space); empty text gives None.
-
-    >>> xtext_decode("/O=Lab+20+28Server+29/CN=mx")
-    '/O=Lab (Server)/CN=mx'
-    """
-    if not text:
-        return None
-    if "+" not in text:
-        return text
-    return _XTEXT.sub(lambda m: bytes.fromhex(m.group().replace("+", "")).decode("utf-8", "replace"), text)
-
-
-@lru_cache(maxsize=4096)
-def _normal_ip(text: str) -> str | None:
-    ip = text[5:] if text[:5].lower() == "ipv6:" else text
-    if ":" in ip:
-        try:
-            return ipaddress.IPv6Address(ip).compressed
-        except ValueError:
-            return ip if _IPISH.fullmatch(ip) else None
-    return ip if _IPV4.fullmatch(ip) else None
-
-
-@lru_cache(maxsize=8192)
-def split_relay(text: str | None) -> tuple[str | None, str | None]:
-    """``relay=`` value -> (host, ip): ident user and ``(may be forged)`` dropped, host lower-cased
-    without trailing dots (None for a bare literal), ip without brackets or ``IPv6:`` (compressed).
-
-    >>> split_relay("root@Mail.Example.COM. [IPv6:2001:db8:0:0:0:0:0:1] (may be forged)")
-    ('mail.example.com', '2001:db8::1')
-    """
-    if not text:
-        return None, None
-    t = text.strip()
-    if t.endswith("(may be forged)"):
-        t = t[:-15].rstrip()
-    ip = None
-    if t.endswith("]") and (i := t.rfind("[")) >= 0:
-        ip = _normal_ip(t[i + 1 : -1])
-        t = t[:i].rstrip()
-    if t.startswith("[") and t.endswith("]"):
-        ip = ip or _normal_ip(t[1:-1])
-        t = ""
-    host = t.rsplit("@", 1)[-1].rstrip(".").lower()
-    return host or None, ip
-
-
-def split_fields(text: str, terminal: tuple[str, ...] = ()) -> dict[str, str]:
-    """Split ``k=v, k=v`` with one compiled regex; a ``terminal`` key takes the rest of the text.
-
-    >>> split_fields("size=12, class=0, relay=a, b [1.2.3.4]", ("relay",))
-    {'size': '12', 'class': '0', 'relay': 'a, b [1.2.3.4]'}
-    """
-    out: dict[str, str] = {}
-    parts = _FIELD_SPLIT.split(text)
-    for i, part in enumerate(parts):
-        key, eq, value = part.partition("=")
-        if not eq:
-            continue
-        if key in terminal:
-            out.setdefault(key, ", ".join([value, *parts[i + 1 :]]) if i + 1 < len(parts) else value)
-            break
-        out.setdefault(key, value)
-    return out
-
-
-def split_stat(text: str | None) -> tuple[str | None, str | None]:
-    """``stat=`` text -> (status words before ``:`` or `` (``, the rest without the parentheses).
-
-    >>> split_stat("Sent (Ok: queued as C62506DA)")
-    ('Sent', 'Ok: queued as C62506DA')
-    """
-    if not text:
-        return None, None
-    colon, paren = text.find(":"), text.find(" (")
-    if colon < 0 and paren < 0:
-        return text.strip(), None
-    if paren < 0 or 0 <= colon < paren:
-        word, rest = text[:colon], text[colon + 1 :].strip()
-    else:
-        word, rest = text[:paren], text[paren + 2 :].strip()
-        rest = rest.removesuffix(")")
-    return word.strip() or None, rest or None
-
-
-def parse_reply(text: str | None) -> tuple[int | None, int | None, int | None]:
-    """SMTP reply text -> (reply code, required bits, actual bits).
-
-    >>> parse_reply("403 4.7.0 encryption too weak 0 less than 128")
-    (403, 128, 0)
-    """
-    if not text:
-        return None, None, None
-    m = _REPLY.match(text)
-    w = _TOO_WEAK.search(text)
-    return (
-        int(m.group(1)) if m else None,
-        int(w.group(2)) if w else None,
-        int(w.group(1)) if w else None,
-    )
-
-
-def split_recipients(text: str) -> tuple[str, ...]:
-    """``to=`` list -> tuple of addresses without angle brackets.
-
-    >>> split_recipients("<a@x>,<b@y>,root")
-    ('a@x', 'b@y', 'root')
-    """
-    return tuple(a.strip().removeprefix("<").removesuffix(">") for a in _ADDR.findall(text) if a.strip())
-
-
-_INTEGER = re.compile(r"-?\d{1,18}")
-
-
-def _int(text: str | None) -> int | None:
-    return int(text) if text and _INTEGER.fullmatch(text) else None
-
-
-def _relay(g: Groups, key: str = "relay") -> Fields:
-    host, ip = split_relay(g.get(key))
-    return {"relay_host": host, "relay_ip": ip}
-
-
-def _who(who: str | None) -> str | None:
-    return who if who in ("server", "client") else None
-
-
-# --------------------------------------------------------------------------------------------------
-# Converters: named groups -> Event fields (a dict with ``kind``), or None to drop the line
-# --------------------------------------------------------------------------------------------------
-
-
-def _conv_starttls(g: Groups) -> Fields:
-    suffix = g["suffix"].removeprefix(",").strip()
-    return {
-        "kind": "starttls",
-        "direction": g["who"],
-        **_relay(g),
-        "version": g["version"],
-        "verify": g["verify"],
-        "cipher": g["cipher"],
-        "alg_bits": int(g["alg_bits"]),
-        "cipher_bits": int(g["cipher_bits"]),
-        "detail": suffix or None,
-    }
-
-
-def _conv_cert(g: Groups) -> Fields:
-    return {
-        "kind": "tls_cert",
-        "subkind": "cert",
-        "direction": g["who"],
-        "cert_subject": xtext_decode(g["subject"]),
-        "cert_issuer": xtext_decode(g["issuer"]),
-        "verifymsg": g["verifymsg"],
-    }
-
-
-def _conv_cert_verify(g: Groups) -> Fields:
-    layer = g["layer"] or ""
-    return {
-        "kind": "tls_cert",
-        "subkind": "cert_verify",
-        "cert_subject": g["dn"] or None,
-        "verifymsg": g["reason"],
-        "detail": f"{layer + ' ' if layer else ''}depth={g['depth']}, state={g['state']}",
-    }
-
-
-def _conv_handshake(g: Groups) -> Fields:
-    parts = [f"{g['op']} failed={g['ret']}"]
-    parts += [f"{k}={g[k]}" for k in ("timedout", "retry") if g[k] is not None]
-    return {
-        "kind": "tls_error",
-        "subkind": "handshake",
-        "direction": "server" if g["op"] == "accept" else "client",
-        **_relay(g),
-        "error": g["reason"] or None,
-        "ssl_error": _int(g["ssl_error"]),
-        "errno": _int(g["errno"]),
-        "detail": ", ".join(parts),
-    }
-
-
-def _conv_io(g: Groups) -> Fields:
-    parts = [f"{k}={g[k]}" for k in ("ret", "get_error", "retry") if g[k] is not None]
-    return {
-        "kind": "tls_error",
-        "subkind": g["op"],
-        "error": g["err"].strip() or None,
-        "ssl_error": _int(g["ssl_err"]),
-        "errno": _int(g["errno"]),
-        "detail": ", ".join(parts) or None,
-    }
-
-
-def _conv_openssl(g: Groups) -> Fields:
-    return {
-        "kind": "tls_error",
-        "subkind": "openssl",
-        "direction": _who(g["who"]),
-        "error": g["reason"] or None,
-        "detail": g["errtext"],
-    }
-
-
-_FILE_WORDS = re.compile(
-    r"_file\(|load verify locs|check_private_key|DH ?Param|BIO_|CRL|X509_STORE|X509_LOOKUP"
-)
-_PAREN_FILE = re.compile(r"\((/[^)]*)\)")
-
-
-def _conv_error_text(g: Groups) -> Fields:
-    text = g["text"].strip()
-    is_file = _FILE_WORDS.search(text) is not None
-    path = _PAREN_FILE.search(text)
-    return {
-        "kind": "tls_error",
-        "subkind": "file" if is_file else "other",
-        "direction": _who(g.get("who")),
-        "error": text,
-        "detail": path.group(1) if path else None,
-    }
-
-
-def _conv_unsafe(g: Groups) -> Fields:
-    return {
-        "kind": "tls_error",
-        "subkind": "file",
-        "direction": _who(g["who"]),
-        "error": f"unsafe: {g['why']}",
-        "detail": g["file"],
-    }
-
-
-def _conv_missing(g: Groups) -> Fields:
-    return {"kind": "tls_error", "subkind": "file", "error": f"{g['what']} missing", "detail": g["what"]}
-
-
-def _conv_cert_name(g: Groups) -> Fields:
-    return {
-        "kind": "tls_error",
-        "subkind": "cert_name",
-        "direction": g["who"],
-        **_relay(g),
-        "error": g["status"],
-        "detail": f"field={g['field']}",
-    }
-
-
-def _conv_digest(g: Groups) -> Fields:
-    return {
-        "kind": "tls_error",
-        "subkind": "other",
-        "direction": g["who"],
-        **_relay(g),
-        "error": f"X509_digest={g['digest']}",
-        "detail": f"CertFingerprintAlgorithm={g['alg']}",
-    }
-
-
-def _conv_dane(g: Groups) -> Fields:
-    return {"kind": "tls_error", "subkind": "dane", "direction": "client", **_relay(g), "error": g["warning"]}
-
-
-def _conv_tlsa(g: Groups) -> Fields:
-    fields = g.get("fields") or split_fields(g["tail"], ("status",))
-    host = re.sub(r"^_\d+\.", "", g["tlsa"]).rstrip(".").lower() or None
-    return {
-        "kind": "tls_error",
-        "subkind": "tlsa",
-        "direction": "client",
-        "relay_host": host,
-        "error": fields.get("status"),
-        "detail": f"TLSA={g['tlsa']}, {g['tail']}",
-    }
-
-
-_CLIENT_RULESETS = ("tls_server", "tls_rcpt", "try_tls")
-
-
-def _conv_reject(g: Groups) -> Fields:
-    reject = g["reject"]
-    code, required, actual = parse_reply(reject)
-    return {
-        "kind": "tls_reject",
-        "ruleset": g["ruleset"],
-        "direction": "client" if g["ruleset"] in _CLIENT_RULESETS else "server",
-        **_relay(g),
-        "arg1": g["arg1"],
-        "arg2": g["arg2"],
-        "reject": reject,
-        "reply_code": code,
-        "required_bits": required,
-        "actual_bits": actual,
-        "detail": "discard" if reject is None else (None if g["key"] == "reject" else g["key"]),
-    }
-
-
-_FROM_TERMINAL = ("relay",)
-_TO_TERMINAL = ("stat",)
-
-
-def convert_receipt(g: Groups) -> Fields:
-    f = g.get("fields") or split_fields(g["tail"], _FROM_TERMINAL)
-    sender = g["sender"].strip()
-    if sender.startswith("<") and sender.endswith(">") and sender != "<>":
-        sender = sender[1:-1]
-    extra = [f"{k}={f[k]}" for k in ("bodytype", "auth") if k in f]
-    return {
-        "kind": "receipt",
-        "direction": "server",
-        **_relay(f),
-        "sender": sender,
-        "size": _int(f.get("size")),
-        "nrcpts": _int(f.get("nrcpts")),
-        "msgid": f.get("msgid"),
-        "proto": f.get("proto"),
-        "daemon": f.get("daemon"),
-        "verify": f.get("tls_verify"),
-        "version": f.get("tls_version"),
-        "cipher": f.get("cipher"),
-        "detail": ", ".join(extra) or None,
-    }
-
-
-def convert_delivery(g: Groups) -> Fields:
-    f = g.get("fields") or split_fields(g["tail"], _TO_TERMINAL)
-    stat, stat_text = split_stat(f.get("stat"))
-    reply = f.get("reply")
-    code, required, actual = parse_reply(reply)
-    s_code, s_required, s_actual = parse_reply(stat_text)
-    ctladdr = f.get("ctladdr")
-    return {
-        "kind": "delivery",
-        "direction": "client",
-        **_relay(f),
-        "recipients": split_recipients(g["to"]),
-        "mailer": f.get("mailer"),
-        "dsn": f.get("dsn"),
-        "stat": stat,
-        "stat_text": stat_text,
-        "reply": reply,
-        "delay": f.get("delay"),
-        "xdelay": f.get("xdelay"),
-        "reply_code": code if code is not None else s_code,
-        "required_bits": required if required is not None else s_required,
-        "actual_bits": actual if actual is not None else s_actual,
-        "verify": f.get("tls_verify"),
-        "version": f.get("tls_version"),
-        "cipher": f.get("cipher"),
-        "detail": f"ctladdr={ctladdr}" if ctladdr else None,
-    }
-
-
-def _conv_did_not_issue(g: Groups) -> Fields:
-    return {
-        "kind": "session_end",
-        "subkind": "did_not_issue",
-        "direction": "server",
-        **_relay(g),
-        "daemon": g["daemon"],
-        "detail": g["cmds"],
-    }
-
-
-def _conv_lost_input(g: Groups) -> Fields:
-    return {
-        "kind": "session_end",
-        "subkind": "lost_input",
-        "direction": "server",
-        **_relay(g),
-        "daemon": g["daemon"],
-        "detail": g["cmd"],
-    }
-
-
-def _conv_timeout(g: Groups) -> Fields:
-    phase = g["phase"]
-    return {
-        "kind": "session_end",
-        "subkind": "timeout",
-        "direction": "client" if phase.startswith("client") else "server",
-        **_relay(g),
-        "detail": phase,
-    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -699,14 +319,14 @@ def _fields_action(terminal: tuple[str, ...], toks: pp.ParseResults) -> None:
 
 receipt_line = (
     _rx(r"from=(?P<sender>.{0,1000}?), (?P<tail>size=.*)")
-    .add_parse_action(partial(_fields_action, _FROM_TERMINAL))
+    .add_parse_action(partial(_fields_action, FROM_TERMINAL))
     .set_name("receipt_line")
 )
 RECEIPT_PREFILTER = ("from=", ", size=")
 
 delivery_line = (
     _rx(r"to=(?P<to>.*?), (?P<tail>(?:ctladdr|delay)=.*)")
-    .add_parse_action(partial(_fields_action, _TO_TERMINAL))
+    .add_parse_action(partial(_fields_action, TO_TERMINAL))
     .set_name("delivery_line")
 )
 DELIVERY_PREFILTER = ("to=", "delay=")
@@ -745,28 +365,28 @@ class BodyRule:
 
 #: Rules in the order they are tried; the first that matches wins.
 BODY_RULES: tuple[BodyRule, ...] = (
-    BodyRule("starttls", "starttls", STARTTLS_PREFILTER, starttls_summary, _conv_starttls),
+    BodyRule("starttls", "starttls", STARTTLS_PREFILTER, starttls_summary, convert_starttls),
     BodyRule("delivery", "delivery", DELIVERY_PREFILTER, delivery_line, convert_delivery, needs_qid=True),
     BodyRule("receipt", "receipt", RECEIPT_PREFILTER, receipt_line, convert_receipt, needs_qid=True),
-    BodyRule("tls_reject", "tls_reject", REJECT_PREFILTER, tls_reject_line, _conv_reject),
-    BodyRule("handshake", "tls_error", HANDSHAKE_PREFILTER, handshake_error, _conv_handshake),
-    BodyRule("cert", "tls_cert", CERT_PREFILTER, cert_line, _conv_cert),
-    BodyRule("io", "tls_error", IO_PREFILTER, io_error, _conv_io),
-    BodyRule("openssl", "tls_error", OPENSSL_PREFILTER, openssl_error, _conv_openssl),
-    BodyRule("did_not_issue", "session_end", DID_NOT_ISSUE_PREFILTER, did_not_issue, _conv_did_not_issue),
-    BodyRule("lost_input", "session_end", LOST_INPUT_PREFILTER, lost_input, _conv_lost_input),
-    BodyRule("timeout", "session_end", TIMEOUT_PREFILTER, input_timeout, _conv_timeout),
-    BodyRule("cert_verify", "tls_cert", CERT_VERIFY_PREFILTER, cert_verify_line, _conv_cert_verify),
-    BodyRule("dane", "tls_error", DANE_PREFILTER, dane_warning, _conv_dane),
-    BodyRule("cert_name", "tls_error", CERT_NAME_PREFILTER, cert_name_error, _conv_cert_name),
-    BodyRule("digest", "tls_error", DIGEST_PREFILTER, digest_warning, _conv_digest),
-    BodyRule("file_unsafe", "tls_error", FILE_UNSAFE_PREFILTER, file_unsafe, _conv_unsafe),
-    BodyRule("file_missing", "tls_error", FILE_MISSING_PREFILTER, file_missing, _conv_missing),
-    BodyRule("error_text", "tls_error", ERROR_TEXT_PREFILTER, error_text, _conv_error_text),
-    BodyRule("failed_kv", "tls_error", FAILED_KV_PREFILTER, failed_kv, _conv_error_text),
-    BodyRule("prng", "tls_error", PRNG_PREFILTER, prng_error, _conv_error_text),
-    BodyRule("tlsa", "tls_error", TLSA_PREFILTER, tlsa_line, _conv_tlsa),
-    BodyRule("check_reject", "tls_reject", CHECK_REJECT_PREFILTER, tls_check_reject, _conv_reject),
+    BodyRule("tls_reject", "tls_reject", REJECT_PREFILTER, tls_reject_line, convert_reject),
+    BodyRule("handshake", "tls_error", HANDSHAKE_PREFILTER, handshake_error, convert_handshake),
+    BodyRule("cert", "tls_cert", CERT_PREFILTER, cert_line, convert_cert),
+    BodyRule("io", "tls_error", IO_PREFILTER, io_error, convert_io),
+    BodyRule("openssl", "tls_error", OPENSSL_PREFILTER, openssl_error, convert_openssl),
+    BodyRule("did_not_issue", "session_end", DID_NOT_ISSUE_PREFILTER, did_not_issue, convert_did_not_issue),
+    BodyRule("lost_input", "session_end", LOST_INPUT_PREFILTER, lost_input, convert_lost_input),
+    BodyRule("timeout", "session_end", TIMEOUT_PREFILTER, input_timeout, convert_timeout),
+    BodyRule("cert_verify", "tls_cert", CERT_VERIFY_PREFILTER, cert_verify_line, convert_cert_verify),
+    BodyRule("dane", "tls_error", DANE_PREFILTER, dane_warning, convert_dane),
+    BodyRule("cert_name", "tls_error", CERT_NAME_PREFILTER, cert_name_error, convert_cert_name),
+    BodyRule("digest", "tls_error", DIGEST_PREFILTER, digest_warning, convert_digest),
+    BodyRule("file_unsafe", "tls_error", FILE_UNSAFE_PREFILTER, file_unsafe, convert_unsafe),
+    BodyRule("file_missing", "tls_error", FILE_MISSING_PREFILTER, file_missing, convert_missing),
+    BodyRule("error_text", "tls_error", ERROR_TEXT_PREFILTER, error_text, convert_error_text),
+    BodyRule("failed_kv", "tls_error", FAILED_KV_PREFILTER, failed_kv, convert_error_text),
+    BodyRule("prng", "tls_error", PRNG_PREFILTER, prng_error, convert_error_text),
+    BodyRule("tlsa", "tls_error", TLSA_PREFILTER, tlsa_line, convert_tlsa),
+    BodyRule("check_reject", "tls_reject", CHECK_REJECT_PREFILTER, tls_check_reject, convert_reject),
 )
 
 #: A line can only be relevant when it contains one of these (checked before anything else).

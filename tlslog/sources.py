@@ -3,8 +3,9 @@
 `expand` turns what the user typed (files, directories, globs, ``-``) into `Source`s, checking each one
 before anything is read, with rotated sets ordered oldest first. `read_lines` yields one ``str`` per
 line of a source: plain, gzip, bzip2 or xz (found by magic bytes), stdin, or JSON lines from
-``journalctl -o json`` or rsyslog's JSON template, which come out as ordinary syslog lines. Damage
-(invalid UTF-8, binary garbage, huge lines, a truncated archive) becomes `ParseIssue`s, never an exception.
+``journalctl -o json`` or rsyslog's JSON template, which `tlslog.journal` turns into ordinary syslog
+lines. Damage (invalid UTF-8, binary garbage, huge lines, a truncated archive) becomes `ParseIssue`s,
+never an exception.
 
 >>> for source in expand("sample_logs/"):                            # doctest: +SKIP
 ...     for lineno, line in enumerate(read_lines(source), 1):
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import json
 import lzma
 import os
 import re
@@ -24,7 +24,8 @@ import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import partial
 from glob import glob
 from itertools import chain
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from . import journal
 from .records import InputError, ParseIssue
 
 __all__ = ["DEFAULT_LOCATIONS", "MAX_LINE", "Source", "expand", "read_lines"]
@@ -67,15 +69,12 @@ _ARCHIVE_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
 _TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r" + bytes(range(0x80, 0x100))
 _BOM = "\ufeff".encode()
 _NEWLINE = ord("\n")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SUMMARY = {
     "binary": "lines of binary data skipped",
     "long": "long lines truncated",
     "nul": "runs of NUL bytes skipped",
     "json": "JSON records not understood",
 }
-_RSYSLOG_TIME_KEYS = ("time", "timereported", "timestamp", "@timestamp", "timegenerated")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # what a lone JSON escape such as "\\ud800" decodes to
 
 
 @dataclass(frozen=True)
@@ -319,7 +318,8 @@ def _decoded_blocks(source: Source, reader: _Reader, state: SourceState) -> Iter
                 if head is not None:
                     json_mode = head.lstrip().startswith("{")
             if json_mode:
-                block = pa.array(_json_block(block.to_pylist(), state.lineno - len(block) + 1, state))
+                first = state.lineno - len(block) + 1
+                block = pa.array(journal.record_lines(block.to_pylist(), first, partial(state.issue, "json")))
             yield block
     except _ReadFailed as failure:
         e = failure.__cause__
@@ -535,58 +535,3 @@ def _line(b: bytes, state: SourceState, length: int | None = None) -> str:
 
 def _excerpt(b: bytes, n: int = 60) -> str:
     return repr(b[:n])[2:-1]
-
-
-# -- JSON lines --
-
-
-def _json_block(block: list[str], lineno: int, state: SourceState) -> list[str]:
-    out = []
-    for n, s in enumerate(block, lineno):
-        if not s or s.isspace():
-            out.append("")
-            continue
-        try:
-            record = json.loads(s)
-            if not isinstance(record, dict):
-                raise ValueError(f"a JSON {type(record).__name__}, not an object")
-            out.append(_record_line(record))
-        except (ValueError, TypeError, AttributeError, RecursionError, OverflowError) as e:
-            state.issue("json", n, f"not a journal or rsyslog JSON record: {e}", s[:60])
-            out.append("")
-    return out
-
-
-def _record_line(r: dict[str, Any]) -> str:
-    """One journald (``journalctl -o json``) or rsyslog JSON record as a syslog line with an ISO timestamp."""
-    if "MESSAGE" in r or "__REALTIME_TIMESTAMP" in r:
-        message = r.get("MESSAGE")
-        if message is None:
-            raise ValueError("no MESSAGE (journalctl prints null for fields over 4096 bytes; use --all)")
-        if isinstance(message, list):  # journald keeps non-UTF-8 messages as a list of byte values
-            message = bytes(message).decode("utf-8", "replace")
-        micros = r.get("_SOURCE_REALTIME_TIMESTAMP") or r.get("__REALTIME_TIMESTAMP")
-        if micros is None:
-            raise ValueError("no __REALTIME_TIMESTAMP")
-        when = (_EPOCH + timedelta(microseconds=int(micros))).astimezone().isoformat(timespec="microseconds")
-        host = r.get("_HOSTNAME") or "-"
-        tag = r.get("SYSLOG_IDENTIFIER") or r.get("_COMM") or "-"
-        pid = r.get("SYSLOG_PID") or r.get("_PID")
-    else:
-        message = r.get("msg", r.get("message"))
-        if message is None:
-            raise ValueError("no MESSAGE or msg field")
-        message = message[1:] if message.startswith(" ") else message
-        when = next((r[k] for k in _RSYSLOG_TIME_KEYS if k in r), None)
-        if when is None:
-            raise ValueError("no time field")
-        host = r.get("hostname") or r.get("host") or r.get("fromhost") or "-"
-        tag = r.get("programname")
-        pid = r.get("procid")
-        if not tag:
-            tag = str(r.get("syslogtag") or "-").rstrip(":")
-            pid = None
-    if "\n" in message or "\r" in message:
-        message = " ".join(message.splitlines())
-    head = f"{when} {host} {tag}[{pid}]:" if pid and pid != "-" else f"{when} {host} {tag}:"
-    return _SURROGATE.sub("\ufffd", f"{head} {message}")  # lone surrogates are not UTF-8: Arrow refuses them
