@@ -7,12 +7,18 @@ lines constructed from the same format strings.
 
 from __future__ import annotations
 
+import gc
+import weakref
+
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from tlslog import deliveries, parse_line, read_log, receipts, sessions
+from tlslog import deliveries, failures, parse_line, read_log, receipts, sessions
 from tlslog.frames import events_frame
-from tlslog.linking import DELIVERY_COLUMNS, RECEIPT_COLUMNS, SESSION_COLUMNS, _relay_keys, map_unique
+from tlslog.linking import DELIVERY_COLUMNS, RECEIPT_COLUMNS, SESSION_COLUMNS, link, map_unique, spelled
+from tlslog.relays import relay_keys
 
 
 def frame(text: str) -> pd.DataFrame:
@@ -363,7 +369,7 @@ def test_relay_keys_normalise_names_and_literals():
             "relay_ip": pd.Series(["192.0.2.1", None, "[IPv6:2001:db8::1]", "192.0.2.9", None], dtype="str"),
         }
     )
-    keys = _relay_keys(ev)
+    keys = relay_keys(ev)
     assert keys[0] == keys[1] and len({*keys[:4]}) == 3 and keys[4] == -1
 
 
@@ -382,3 +388,76 @@ Nov 22 03:10:02 vm sm-mta[21001]: 6AM3A0ab021001: to=<b@example.net>, delay=00:0
     assert bool(auth["encrypted"]) and pd.isna(auth["tls_failure"]) and auth["status"] == "bounced"
     tls = one(d, recipient="b@example.net")  # a sendmail peer's TLS_Clt verification reject
     assert tls["tls_failure"] == "verify_failed"
+
+
+AUTH_REPLIES = """
+Nov 22 03:10:00 vm sm-mta[21001]: STARTTLS=client, relay=mx.example.net., version=TLSv1.3, verify=OK, cipher=TLS_AES_256_GCM_SHA384, bits=256/256
+Nov 22 03:10:02 vm sm-mta[21001]: 6AM3A0ab021001: to=<b@example.net>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=30064, relay=mx.example.net. [198.51.100.7], dsn=5.7.0, reply=503 5.7.0 not authenticated, stat=Service unavailable
+"""
+EVERYTHING = LAB_SESSION + PRE_815 + OUTBOUND + HANDSHAKE + POLICY + AUTH_REPLIES
+
+
+def rechunked(df: pd.DataFrame, size: int) -> pd.DataFrame:
+    """The same frame with every Arrow column split into chunks of ``size`` rows (as read_log's pieces are)."""
+    columns = {}
+    for name in df.columns:
+        values = df[name].array
+        if isinstance(values, pd.arrays.ArrowExtensionArray):
+            whole = values.__arrow_array__().combine_chunks()
+            chunks = pa.chunked_array([whole[i : i + size] for i in range(0, len(whole), size)], whole.type)
+            values = df[name].dtype.__from_arrow__(chunks)
+        columns[name] = values
+    return pd.DataFrame(columns, index=df.index)
+
+
+def test_tables_do_not_depend_on_how_the_text_columns_are_chunked():
+    df = frame(EVERYTHING)
+    split = rechunked(df, 3)
+    assert split["qid"].array.__arrow_array__().num_chunks > 1
+    for table in (sessions, receipts, deliveries, failures):
+        pd.testing.assert_frame_equal(table(split), table(df))
+
+
+def test_linking_leaves_the_events_frame_as_it_was():
+    df = frame(EVERYTHING)
+    before = df.copy(deep=True)
+    for table in (sessions, receipts, deliveries, failures):
+        table(df)
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_spelled_columns_are_those_of_the_public_tables():
+    df = frame(EVERYTHING)
+    linked = link(df)
+    for kind, table, columns, time in (
+        ("sessions", sessions, SESSION_COLUMNS, "start"),
+        ("receipts", receipts, RECEIPT_COLUMNS, "timestamp"),
+        ("deliveries", deliveries, DELIVERY_COLUMNS, "timestamp"),
+    ):
+        whole = spelled(linked, kind, df, columns)
+        in_time_order = whole.sort_values(time, kind="stable", na_position="first").reset_index(drop=True)
+        pd.testing.assert_frame_equal(in_time_order, table(df))
+        at = np.array([2, 0, 2])
+        pd.testing.assert_frame_equal(
+            spelled(linked, kind, df, columns, at), whole.iloc[at].reset_index(drop=True)
+        )
+    texts = spelled(linked, "sessions", df, ["error", "relay_host", "peer"], np.array([-1, 0]))
+    assert texts.iloc[0].isna().all() and str(texts["peer"].dtype) == "str"
+
+
+def test_linked_tables_go_with_their_frame():
+    df = frame(LAB_SESSION)
+    gone = weakref.ref(link(df).sessions)
+    assert not sessions(df).empty
+    del df
+    gc.collect()
+    assert gone() is None
+
+
+def test_changing_a_table_in_place_leaves_the_next_one_alone():
+    df = frame(LAB_SESSION)
+    r = receipts(df)
+    expected = r.copy(deep=True)
+    r.loc[0, "encrypted"] = not r.loc[0, "encrypted"]
+    r.loc[0, "timestamp"] = pd.Timestamp("2000-01-01")
+    pd.testing.assert_frame_equal(receipts(df), expected)

@@ -27,10 +27,11 @@ from .linking import (
     map_unique,
     peer_columns,
     per_frame,
+    spelled,
     take_rows,
 )
 from .peers import InternalHosts
-from .vectors import text_of
+from .vectors import series_at, text_of
 
 OUTCOME_DTYPE = pd.CategoricalDtype(["deferred", "bounced", "sent", "refused", "unknown"])
 LIST_DTYPE = pd.ArrowDtype(pa.list_(pa.string()))
@@ -70,6 +71,19 @@ _LINE_COLUMNS = [
     "reply_code",
     "required_bits",
     "actual_bits",
+]
+# the deliveries columns a failure row built from a refusal in the texts reads
+_TEXT_COLUMNS = [
+    "timestamp",
+    "host",
+    "pid",
+    "peer",
+    "peer_domain",
+    "error",
+    "internal",
+    "reply",
+    "stat_text",
+    "tls_failure",
 ]
 _CODE = r"^\s*(?P<code>[245]\d\d)\b"
 _BITS = r"too weak (?P<actual>\d+) less than (?P<required>\d+)"
@@ -170,6 +184,15 @@ def _failures(events: pd.DataFrame, gap: str | pd.Timedelta, internal: InternalH
         qids.start += len(part)
         recipients.start += len(part)
 
+    def spell(kind: str, columns: list[str], at: np.ndarray) -> pd.DataFrame:
+        return spelled(linked, kind, ev, columns, at)
+
+    def add_mail(owner: np.ndarray) -> None:
+        """The queue ids and recipients of the deliveries with an ``owner`` row in the part being built."""
+        mine = np.flatnonzero(owner >= 0)
+        qids.add(owner[mine], spell("deliveries", ["qid"], mine)["qid"])
+        recipients.add(owner[mine], d["recipient"].iloc[mine])
+
     # client: tls_server rejects and the to= lines they decided
     rows = np.flatnonzero(is_one_of(ev["kind"], "tls_reject") & is_one_of(ruleset, "tls_server"))
     mk = linked.markers
@@ -178,12 +201,11 @@ def _failures(events: pd.DataFrame, gap: str | pd.Timedelta, internal: InternalH
     encrypted = mk["encrypted"].to_numpy()[np.maximum(at, 0)] & (at >= 0)
     owner = np.full(len(d), -1)
     owner[by_marker] = _owner(rows, d["_marker"].to_numpy()[by_marker])
-    qids.add(owner, d["qid"])
-    recipients.add(owner, d["recipient"])
+    add_mail(owner)
     add(
         _from_rows(ev, rows, "client", internal).assign(
-            error=s["error"].array.take(np.where(encrypted, -1, sess), allow_fill=True),
-            _verifymsg=s["verifymsg"].array.take(sess, allow_fill=True),
+            error=spell("sessions", ["error"], np.where(encrypted, -1, sess))["error"].array,
+            _verifymsg=spell("sessions", ["verifymsg"], sess)["verifymsg"].array,
             outcome=_outcome(d["status"], owner, len(rows)),
         )
     )
@@ -197,8 +219,8 @@ def _failures(events: pd.DataFrame, gap: str | pd.Timedelta, internal: InternalH
     )
     # client: tls_rcpt rejects, one recipient each
     rows = np.flatnonzero(is_one_of(ruleset, "tls_rcpt"))
-    qids.add(np.arange(len(rows)), ev["qid"].iloc[rows])
-    recipients.add(np.arange(len(rows)), ev["arg1"].iloc[rows])
+    qids.add(np.arange(len(rows)), series_at(ev["qid"], rows))
+    recipients.add(np.arange(len(rows)), series_at(ev["arg1"], rows))
     owner = np.where(
         src == list(d["_src"].cat.categories).index("rcpt"), _owner(rows, d["_rcpt"].to_numpy()), -1
     )
@@ -211,12 +233,11 @@ def _failures(events: pd.DataFrame, gap: str | pd.Timedelta, internal: InternalH
     remote = np.flatnonzero(src == list(d["_src"].cat.categories).index("text"))
     lines = d["_line"].to_numpy()
     firsts = remote[~pd.Series(lines[remote]).duplicated().to_numpy()]
-    first = d.iloc[firsts]
+    first = spell("deliveries", _TEXT_COLUMNS, firsts)
     said = first["reply"].fillna(first["stat_text"]).astype("str")
     owner = np.full(len(d), -1)
     owner[remote] = _owner(lines[firsts], lines[remote]) if len(firsts) else -1
-    qids.add(owner, d["qid"])
-    recipients.add(owner, d["recipient"])
+    add_mail(owner)
     add(
         first.assign(
             direction="client",
@@ -237,9 +258,9 @@ def _failures(events: pd.DataFrame, gap: str | pd.Timedelta, internal: InternalH
         )
     )
     checks = np.flatnonzero(is_one_of(ruleset, "check_mail", "check_rcpt"))
-    tls_text = map_unique(lambda t: text_cause(t) is not None, ev["reject"].iloc[checks]).astype(bool)
+    tls_text = map_unique(lambda t: text_cause(t) is not None, series_at(ev["reject"], checks)).astype(bool)
     rows = np.union1d(np.flatnonzero(is_one_of(ruleset, "tls_client")), checks[tls_text])
-    qids.add(np.arange(len(rows)), ev["qid"].iloc[rows])
+    qids.add(np.arange(len(rows)), series_at(ev["qid"], rows))
     srv = _from_rows(ev, rows, "server", internal)
     add(srv.assign(verify=srv["verify"].where(is_one_of(ruleset.iloc[rows], "tls_client"))))
 

@@ -1,8 +1,8 @@
 """Vectorised helpers over pandas columns: integer codes instead of strings, functions applied once per
 distinct value, stable orders by integer keys, and backward as-of lookups by key.
 
-numpy and pandas only; the linked tables (`tlslog.linking`) and the figures built on them use these so
-that the work per row stays in numpy and Python runs once per distinct value.
+numpy, pandas and Arrow arrays only; the linked tables (`tlslog.linking`) and the figures built on them use
+these so that the work per row stays in numpy and Python runs once per distinct value.
 
 >>> col = pd.Series(["b", "a", None, "b"], dtype="category")
 >>> is_one_of(col, "b").tolist()
@@ -17,18 +17,27 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "as_text",
     "asof",
+    "categorical",
     "codes",
+    "factorize_text",
     "is_one_of",
     "joint",
+    "last_wins",
     "map_unique",
     "per_value",
+    "series_at",
     "stable_order",
+    "take_or",
     "take_rows",
+    "text_at",
     "text_of",
+    "values_at",
 ]
 
 # a dense code space up to this size is renumbered with a table instead of a hash
@@ -55,12 +64,27 @@ def codes(col: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
     return values, len(uniques)
 
 
+def factorize_text(col: pd.Series) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
+    """``pd.factorize(col)`` of a text column: int32 codes (-1 where missing) and the distinct values (a
+    ``str`` array), in order of appearance. An Arrow column is encoded chunk by chunk (none joined)."""
+    values = col.array
+    if isinstance(values, pd.arrays.ArrowStringArray):
+        chunks = pc.dictionary_encode(values.__arrow_array__()).chunks
+        if chunks and all(c.dictionary.equals(chunks[0].dictionary) for c in chunks):  # one shared dictionary
+            found = np.concatenate([c.indices.fill_null(-1).to_numpy() for c in chunks])
+            return found.astype(np.int32, copy=False), text_of(pd.Series(chunks[0].dictionary))
+    found, uniques = pd.factorize(col, use_na_sentinel=True)
+    return found.astype(np.int32), text_of(pd.Series(uniques))
+
+
 def _dense(key: np.ndarray, space: int) -> np.ndarray:
     """Non-negative ``key`` values renumbered 0..k-1 (any order)."""
     if space <= max(_TABLE_LIMIT, 4 * len(key)):
         present = np.zeros(space, dtype=bool)
         present[key] = True
-        return (np.cumsum(present) - 1)[key]
+        number = np.cumsum(present, dtype=np.int32 if space < 1 << 31 else np.int64)
+        number -= 1
+        return number[key].astype(np.int64)
     return pd.factorize(key)[0].astype(np.int64)
 
 
@@ -73,7 +97,9 @@ def _combined(cols: Sequence[pd.Series | np.ndarray], limit: int) -> tuple[np.nd
         c, size = codes(col)
         if space * (size + 1) >= limit:
             key, space = _dense(key, space), n
-        key = key * (size + 1) + c.astype(np.int64) + 1
+        key *= size + 1  # (in place: key is always an array of our own)
+        key += c
+        key += 1
         space *= size + 1
     return key, space
 
@@ -147,9 +173,86 @@ def as_text(col: pd.Series) -> pd.Series:
     return pd.Series(text_of(col), index=col.index, name=col.name, copy=False)
 
 
+def _chunk_take(values: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """``values`` at ``rows`` (null at -1), taken chunk by chunk: Arrow joins the chunks of a chunked array
+    to take from it, so a few rows of a text column would cost a copy of the whole column."""
+    starts = np.cumsum([0, *(len(c) for c in values.chunks)])
+    order = None
+    if len(rows) > 1 and not bool(np.all(rows[1:] >= rows[:-1])):
+        order = stable_order(np.where(rows >= 0, np.searchsorted(starts, rows, side="right") - 1, -1))
+        rows = rows[order]  # missing rows first, then by chunk (row order kept within one)
+    bounds = np.searchsorted(rows, starts)  # rows are in chunk order: each chunk's run begins at its start
+    parts = [pa.nulls(int(bounds[0]), values.type)]
+    for k, c in enumerate(values.chunks):
+        if bounds[k + 1] > bounds[k]:
+            parts.append(c.take(pa.array(rows[bounds[k] : bounds[k + 1]] - starts[k])))
+    taken = pa.concat_arrays(parts)
+    if order is None:
+        return taken
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return taken.take(pa.array(inverse))
+
+
+def values_at(col: pd.Series, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A (range-indexed) column's values at ``rows`` (missing at -1), of the column's dtype.
+
+    ``col.array.take(rows, allow_fill=True)``, without copying all of a chunked Arrow column to do it.
+    """
+    values = col.array
+    if isinstance(values, pd.arrays.ArrowExtensionArray):
+        chunked = values.__arrow_array__()
+        if chunked.num_chunks > 1:
+            return col.dtype.__from_arrow__(_chunk_take(chunked, np.asarray(rows, dtype=np.int64)))
+    return values.take(rows, allow_fill=True)
+
+
+def series_at(col: pd.Series, rows: np.ndarray) -> pd.Series:
+    """``col.iloc[rows]`` of a range-indexed column (`values_at`: a chunked Arrow column is not copied)."""
+    return pd.Series(values_at(col, rows), index=col.index[rows], name=col.name, copy=False)
+
+
+def text_at(col: pd.Series, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The text of a (range-indexed) column at ``rows`` (missing at -1), as a ``str`` array; a categorical
+    is converted at those rows only."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if _is_categorical(col):
+        cats = pd.array(col.cat.categories.astype("str"), dtype="str")
+        cc = np.asarray(col.cat.codes, dtype=np.int64)
+        return cats.take(np.where(rows >= 0, cc[np.maximum(rows, 0)] if len(cc) else -1, -1), allow_fill=True)
+    return text_of(pd.Series(values_at(col, rows)))
+
+
+def categorical(results: np.ndarray, key: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    """A categorical of ``dtype`` from per-value results (`per_value`) spread by ``key``; results that are
+    not categories (``None``) are missing."""
+    lut = dtype.categories.get_indexer(pd.Index(list(results), dtype=object)) if len(results) else []
+    return pd.Categorical.from_codes(np.asarray(lut, dtype=np.int64)[key], dtype=dtype)
+
+
+def take_or(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
+    """``values[idx]`` with ``fill`` where ``idx`` is -1 (also when ``values`` is empty)."""
+    out = np.full(len(idx), fill, dtype=values.dtype)
+    ok = idx >= 0
+    out[ok] = values[idx[ok]]
+    return out
+
+
+def last_wins(pos: np.ndarray) -> np.ndarray:
+    """Which entries of an assignment index to keep so that of repeated positions the last one is set."""
+    if len(pos) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, last = np.unique(pos[::-1], return_index=True)
+    return np.sort(len(pos) - 1 - last)
+
+
 def take_rows(frame: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
-    """Some rows and columns of a frame (one copy of just those; absent columns left out)."""
-    return frame.iloc[rows, [frame.columns.get_loc(c) for c in columns if c in frame.columns]]
+    """Some rows and columns of a frame (one copy of just those, `values_at`; absent columns left out)."""
+    return pd.DataFrame(
+        {c: values_at(frame[c], rows) for c in columns if c in frame.columns},
+        index=frame.index[rows],
+        copy=False,
+    )
 
 
 def stable_order(key: np.ndarray) -> np.ndarray:
@@ -161,8 +264,11 @@ def stable_order(key: np.ndarray) -> np.ndarray:
     order = np.arange(len(key))
     shift = 0
     while True:
-        digit = ((key[order] >> shift) & 0xFFFF).astype(np.uint16)
-        order = order[np.argsort(digit, kind="stable")]  # numpy sorts 16-bit integers by radix
+        digit = key[order] if shift else key
+        if shift:
+            digit >>= shift
+        order = order[np.argsort(digit.astype(np.uint16), kind="stable")]  # numpy sorts 16-bit ints by radix
+        del digit
         shift += 16
         if top >> shift == 0:
             return order
