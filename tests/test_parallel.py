@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -63,11 +64,13 @@ def test_worker_processes_give_the_sequential_frame(tmp_path, monkeypatch):
 def test_a_worker_process_sends_back_the_piece_it_read():
     src = frames.sources.expand(str(MAILLOG))[0]
     task = (str(MAILLOG), src.name, src.reference, 1000, None, None)
-    child = workers._start(task)
-    assert child is not None
-    data = child.stdout.read()
-    assert child.wait() == 0
-    piece = workers._unpack(data)
+    worker = workers._start(task)
+    assert worker is not None
+    head = worker.child.stdout.read()
+    assert worker.child.wait() == 0
+    piece = workers._received(head, worker.tables)
+    worker.stop()
+    assert not Path(worker.tables).exists()
     expected = workers.read_range(*task)
     assert piece.table.schema == expected.table.schema
     assert piece.table.to_pylist() == expected.table.to_pylist()
@@ -105,12 +108,12 @@ def test_the_first_range_leads_by_the_bytes_asked(monkeypatch):
     assert abs(b - (size + 40_000) / 2) < 2000  # within a line or two of the cut asked for
 
 
-def test_workers_are_stopped_when_the_calling_process_fails(monkeypatch):
+def test_workers_are_stopped_when_the_calling_process_fails(monkeypatch, tmp_path):
     sleeper = []
 
     def start(task):
         sleeper.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
-        return sleeper[-1]
+        return workers._Worker(sleeper[-1], str(tmp_path / "tables"))
 
     def fail(*task):
         raise KeyboardInterrupt  # e.g. a notebook interrupt while the calling process reads its range
@@ -126,8 +129,9 @@ def test_workers_do_not_import_from_the_working_directory(tmp_path, monkeypatch)
     (tmp_path / "json.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
     monkeypatch.chdir(tmp_path)
     src = frames.sources.expand(str(MAILLOG))[0]
-    child = workers._start((str(MAILLOG), src.name, src.reference, 1000, None, None))
-    assert child is not None and child.stdout.read() and child.wait() == 0
+    worker = workers._start((str(MAILLOG), src.name, src.reference, 1000, None, None))
+    assert worker is not None and worker.child.stdout.read() and worker.child.wait() == 0
+    worker.stop()
     assert not (tmp_path / "ran").exists()
 
 
@@ -141,36 +145,72 @@ def test_ranges_cut_at_line_starts_after_a_long_run_without_newlines(tmp_path, m
     assert ranges[0][0] == 0 and ranges[-1][1] is None
 
 
-def test_a_hung_worker_is_stopped_and_its_range_read_here(monkeypatch):
+def test_a_hung_worker_is_stopped_and_its_range_read_here(monkeypatch, tmp_path):
     monkeypatch.setattr(workers, "WORKER_TIMEOUT", 0.5)
     hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
     src = frames.sources.expand(str(MAILLOG))[0]
     task = (str(MAILLOG), src.name, src.reference, 1000, None, None)
-    piece = workers._finish(hung, task)
+    piece = workers._finish(workers._Worker(hung, str(tmp_path / "tables")), task)
     assert hung.poll() is not None
     assert piece.table.to_pylist() == workers.read_range(*task).table.to_pylist()
 
 
-def test_an_unpacked_piece_keeps_no_text_in_the_workers_message():
+def test_received_text_columns_own_their_memory():
     src = frames.sources.expand(str(MAILLOG))[0]
-    child = workers._start((str(MAILLOG), src.name, src.reference, 0, None, 0))
-    assert child is not None
-    data = child.stdout.read()
-    assert child.wait() == 0
-    message = pa.py_buffer(data)
+    table = workers.read_range(str(MAILLOG), src.name, src.reference, 0, None, 0).table
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    message = sink.getvalue()
     inside = range(message.address, message.address + message.size)
-    table = workers._unpack(data).table
-    texts = [c for c in table.columns if pa.types.is_large_string(c.type) or pa.types.is_list(c.type)]
-    assert texts and table.num_rows
+    received = workers._own_text(pa.ipc.open_stream(message).read_all())
+    texts = [c for c in received.columns if pa.types.is_large_string(c.type) or pa.types.is_list(c.type)]
+    assert texts and received.num_rows and received.equals(table)
     assert all(b is None or b.address not in inside for c in texts for ch in c.chunks for b in ch.buffers())
 
 
 def test_a_worker_with_nothing_to_read_sends_an_empty_piece():
     src = frames.sources.expand(str(MAILLOG))[0]
-    size = MAILLOG.stat().st_size
-    child = workers._start((str(MAILLOG), src.name, src.reference, size, None, None))
-    assert child is not None
-    data = child.stdout.read()
-    assert child.wait() == 0
-    piece = workers._unpack(data)
-    assert piece.table.num_rows == 0 and piece.table.schema == workers.RAW_SCHEMA
+    task = (str(MAILLOG), src.name, src.reference, MAILLOG.stat().st_size, None, None)
+    piece = workers._finish(workers._start(task), task)
+    assert piece.table.num_rows == 0 and piece.table.schema == workers.RAW_SCHEMA and piece.lines == 0
+
+
+def test_a_worker_sends_its_batches_as_they_are_parsed(monkeypatch):
+    monkeypatch.setattr(workers, "BATCH", 500)
+    monkeypatch.setattr(workers.sources, "_CHUNK", 16_000)
+    src = frames.sources.expand(str(MAILLOG))[0]
+    task = (str(MAILLOG), src.name, src.reference, 0, None, 0)
+    sent: list[pa.Table] = []
+    piece = workers.read_range(*task, send=sent.append)
+    assert len(sent) > 2 and piece.table.num_rows == 0
+    assert pa.concat_tables(sent).to_pylist() == workers.read_range(*task).table.to_pylist()
+
+
+def test_a_worker_whose_tables_are_cut_short_is_replaced_by_a_read_here(tmp_path):
+    src = frames.sources.expand(str(MAILLOG))[0]
+    task = (str(MAILLOG), src.name, src.reference, 0, None, 0)
+    expected = workers.read_range(*task)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, workers.RAW_SCHEMA) as writer:
+        writer.write_table(expected.table)
+    tables = tmp_path / "tables"
+    tables.write_bytes(sink.getvalue().to_pybytes()[:5000])  # a disk that filled up, say
+    head = pickle.dumps(workers.Piece(workers.RAW_SCHEMA.empty_table()))
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"import sys; sys.stdout.buffer.write({head!r})"], stdout=subprocess.PIPE
+    )
+    piece = workers._finish(workers._Worker(child, str(tables)), task)
+    assert piece.table.to_pylist() == expected.table.to_pylist() and piece.lines == expected.lines
+    assert not tables.exists()
+
+
+def test_no_worker_file_is_left_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(workers, "MIN_RANGE", 4000)
+    monkeypatch.setattr(workers.tempfile, "tempdir", str(tmp_path))
+    src = frames.sources.expand(str(MAILLOG))[0]
+    tasks = [(str(MAILLOG), src.name, src.reference, a, b, 0 if a == 0 else None) for a, b in
+             workers.split_ranges(str(MAILLOG), 0, 3)]  # fmt: skip
+    pieces = workers.run_parallel(tasks, 3)
+    assert workers.join(pieces).table.to_pylist() == workers.read_source(src, src.reference).table.to_pylist()
+    assert list(tmp_path.iterdir()) == []

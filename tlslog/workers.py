@@ -8,16 +8,18 @@ join into the same result as one sequential read (tests/test_parallel.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import stat
-import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -57,8 +59,10 @@ def _parse_blocks(
     base: int,
     issues: list,
     consumed: list[int],
-) -> tuple[list[pa.Table], int]:
-    tables: list[pa.Table] = []
+    keep: Callable[[pa.Table], Any],
+) -> int:
+    """Parse the blocks in batches of about `BATCH` lines, each batch's table handed to ``keep``; the
+    number of lines."""
     batch: list[pa.StringArray] = []
     size = nbytes = 0
     start = base
@@ -68,13 +72,13 @@ def _parse_blocks(
         nbytes += block.nbytes
         consumed[0] += len(block)
         if size >= BATCH or nbytes >= BATCH_BYTES:
-            tables.append(_parse_batch(batch, name, reference, start, issues))
+            keep(_parse_batch(batch, name, reference, start, issues))
             start += size
             batch, size, nbytes = [], 0, 0
     if batch:
-        tables.append(_parse_batch(batch, name, reference, start, issues))
+        keep(_parse_batch(batch, name, reference, start, issues))
         start += size
-    return tables, start - base
+    return start - base
 
 
 def _parse_batch(
@@ -105,7 +109,8 @@ def read_source(
             on_progress(n)
 
     blocks = sources.read_blocks(source, progress, on_issue)
-    tables, lines = _parse_blocks(blocks, source.name, reference, 0, issues, consumed)
+    tables: list[pa.Table] = []
+    lines = _parse_blocks(blocks, source.name, reference, 0, issues, consumed, tables.append)
     end, complete = _ending(source) if plain_text(source.path or "") else (0, False)
     piece = Piece(_concat(tables), issues, lines, nbytes[0], end, complete)
     piece.source_issues = any(kind == 0 for _, kind, _ in issues)
@@ -145,14 +150,22 @@ def plain_text(path: str | os.PathLike) -> bool:
 
 
 def read_range(
-    path: str, name: str, reference: datetime, start: int, stop: int | None, first_line: int | None
+    path: str,
+    name: str,
+    reference: datetime,
+    start: int,
+    stop: int | None,
+    first_line: int | None,
+    send: Callable[[pa.Table], Any] | None = None,
 ) -> Piece:
     """Lines of a plain file from byte ``start`` (a line start) to ``stop`` (a line start, or None: the end).
 
     ``first_line`` is the index of the first line when known; with None, lines and issues are numbered
-    from 0 and `join` shifts them.
+    from 0 and `join` shifts them. With ``send``, each batch's table goes there once parsed, and the
+    piece's own table is empty.
     """
     issues: list[tuple[int, int, ParseIssue]] = []
+    tables: list[pa.Table] = []
     consumed = [0]
     base = first_line or 0
     got = [0]
@@ -187,8 +200,8 @@ def read_range(
         # never 0 inside a file: sources strips a byte-order mark only from the first line
         sentinel = 1 if start and not base else 0
         state.lineno = base + sentinel
-        tables, lines = _parse_blocks(
-            sources.decode_blocks(read, state), name, reference, base, issues, consumed
+        lines = _parse_blocks(
+            sources.decode_blocks(read, state), name, reference, base, issues, consumed, send or tables.append
         )
         if stop is None:
             state.finish()
@@ -251,7 +264,8 @@ def run_parallel(tasks: Sequence[tuple], jobs: int) -> list[Piece]:
     the others.
 
     Workers are fresh interpreters that import only the parsing modules (not pandas, not the calling
-    script) and send their piece back as Arrow IPC. A worker that fails is replaced by reading its
+    script); each writes its tables to a temporary file as it parses (Arrow IPC, mapped here when it is
+    done) and its counts and issues to a pipe. A worker that fails is replaced by reading its
     range here, so the result never depends on whether workers could start.
     """
     if jobs <= 1 or len(tasks) <= 1:
@@ -265,9 +279,8 @@ def run_parallel(tasks: Sequence[tuple], jobs: int) -> list[Piece]:
             out += [_finish(child, t) for child, t in zip(children, group[1:], strict=True)]
         finally:  # an interrupt (a notebook's too) or an error here must not leave workers behind
             for child in children:
-                if child is not None and child.poll() is None:
-                    child.kill()
-                    child.wait()
+                if child is not None:
+                    child.stop()
     return out
 
 
@@ -286,18 +299,45 @@ _PRELUDE = (  # a worker's start: the parsing modules only
 _BOOT = _PRELUDE + "__import__(sys.argv[2] + '.workers', fromlist=['serve']).serve()\n"
 
 
-def _start(task: tuple) -> subprocess.Popen | None:
+@dataclass
+class _Worker:
+    """A worker process and the file it writes its tables to, batch by batch as it parses (so it holds
+    one batch at a time, and nothing waits for a pipe to drain once the range is parsed)."""
+
+    child: subprocess.Popen
+    tables: str  #: an Arrow IPC stream, memory-mapped here once the worker is done
+
+    def stop(self) -> None:
+        if self.child.poll() is None:
+            self.child.kill()
+            self.child.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tables)
+
+
+def _start(task: tuple) -> _Worker | None:
+    try:
+        fd, tables = tempfile.mkstemp(prefix="tlslog-", suffix=".arrows")
+        os.close(fd)
+    except OSError:
+        return None
     try:
         child = subprocess.Popen(
             [sys.executable, "-P", "-c", _BOOT, *_worker_args()],  # -P: no modules from the working directory
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+    except (OSError, ValueError):
+        os.unlink(tables)
+        return None
+    worker = _Worker(child, tables)
+    try:
         assert child.stdin is not None
-        child.stdin.write(pickle.dumps(task))
+        child.stdin.write(pickle.dumps((task, tables)))
         child.stdin.close()
     except (OSError, ValueError, TypeError, pickle.PicklingError):
+        worker.stop()
         return None
-    return child
+    return worker
 
 
 def _worker_args() -> list[str]:
@@ -305,51 +345,50 @@ def _worker_args() -> list[str]:
     return [os.path.dirname(os.path.abspath(__file__)), _PACKAGE]
 
 
-def _finish(child: subprocess.Popen | None, task: tuple) -> Piece:
-    if child is not None:
+def _finish(worker: _Worker | None, task: tuple) -> Piece:
+    """The worker's piece; its range read here when the worker failed or hung (`WORKER_TIMEOUT`)."""
+    if worker is not None:
+        child = worker.child
         assert child.stdout is not None
         watchdog = threading.Timer(WORKER_TIMEOUT, child.kill)  # a hung worker: its range is read here
         watchdog.start()
         try:
-            data = child.stdout.read()
-            child.wait()
-            if child.returncode == 0:
-                return _unpack(data)
-        except (OSError, ValueError, EOFError, struct.error, pickle.UnpicklingError, pa.ArrowException):
-            child.kill()
-            child.wait()
+            head = child.stdout.read()
+            if child.wait() == 0:
+                return _received(head, worker.tables)
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError, pa.ArrowException):
+            pass
         finally:
             watchdog.cancel()
+            worker.stop()
     return read_range(*task)
 
 
 def serve() -> None:
-    """A worker's main: a pickled `read_range` task on stdin, the piece on stdout (see `_unpack`)."""
-    task = pickle.load(sys.stdin.buffer)
-    piece = read_range(*task)
-    table = piece.table
-    piece.table = RAW_SCHEMA.empty_table()
-    head = pickle.dumps(piece)
-    pad = -(8 + len(head)) % 64  # Arrow buffers stay 64-byte aligned within the message
-    out = sys.stdout.buffer
-    out.write(struct.pack("<Q", len(head)) + head + b"\0" * pad)
-    with pa.ipc.new_stream(out, table.schema) as writer:
-        writer.write_table(table)
-    out.flush()
+    """A worker's main: a pickled (`read_range` task, file name) on stdin; its tables go to the file as
+    an Arrow IPC stream as they are parsed, and the piece (counts and issues, table empty) to stdout."""
+    task, tables = pickle.load(sys.stdin.buffer)
+    with pa.OSFile(tables, "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
+        piece = read_range(*task, send=writer.write_table)
+    pickle.dump(piece, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
 
 
-def _unpack(data: bytes) -> Piece:
-    (size,) = struct.unpack_from("<Q", data)
-    piece = pickle.loads(data[8 : 8 + size])
-    body = pa.py_buffer(data)[8 + size + (-(8 + size) % 64) :]
-    table = pa.ipc.open_stream(body).read_all()
-    # the events frame keeps text columns as they are (no copy): out of ``data``, they would hold all of it
+def _received(head: bytes, tables: str) -> Piece:
+    """A worker's piece from its pickled head and its tables' file (mapped, not read)."""
+    piece = pickle.loads(head)
+    piece.table = _own_text(pa.ipc.open_stream(pa.memory_map(tables)).read_all())
+    return piece
+
+
+def _own_text(table: pa.Table) -> pa.Table:
+    """The table with its text columns copied into memory of their own: the events frame keeps text as
+    it is (no copy), which would keep the whole mapped file; the rest is converted soon, and let go."""
     for at, column in enumerate(table.schema):
         if table.num_rows and (pa.types.is_large_string(column.type) or pa.types.is_list(column.type)):
             copied = pa.concat_arrays(table.column(at).chunks)
             table = table.set_column(at, column, pa.chunked_array([copied], column.type))
-    piece.table = table
-    return piece
+    return table
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
