@@ -215,6 +215,7 @@ def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame
     table = table.unify_dictionaries()
     aware = table.column("aware").to_numpy(zero_copy_only=False).astype(bool) if table.num_rows else None
     n = table.num_rows
+    pool = pa.default_memory_pool()
     columns: dict[str, Any] = {}
     for name in EVENT_FIELDS:
         values = table.column(name)
@@ -232,6 +233,7 @@ def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame
         else:
             columns[name] = _STR_DTYPE.__from_arrow__(values)
         del values
+        pool.release_unused()  # (the allocator keeps what it freed: let the column's memory go now)
     return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
 
 
