@@ -57,45 +57,54 @@ def _traffic(
 def _build_traffic(
     events: pd.DataFrame, direction: str, include_internal: bool, internal: InternalHosts
 ) -> pd.DataFrame:
-    """The rows the figures count, with ``peer`` / ``peer_domain`` as categoricals (sorted categories)."""
-    linked = link(events, internal=internal)
-    cols = [
-        "timestamp",
-        "encrypted",
-        "verified",
-        "version",
-        "cipher",
-        "cipher_bits",
-        "verify",
-        "weak",
-        "_relay",
-    ]
+    """The rows the figures count, with ``peer`` / ``peer_domain`` as categoricals (sorted categories).
 
-    def part(frame: pd.DataFrame, rows: np.ndarray, name: str) -> pd.DataFrame:
+    Built column by column from the rows taken of each linked table: no copy of a whole table is made.
+    """
+    linked = link(events, internal=internal)
+    parts: list[tuple[pd.DataFrame, np.ndarray, str]] = []  # (linked table, its rows counted, direction)
+
+    def add(frame: pd.DataFrame, rows: np.ndarray, name: str) -> None:
         if not include_internal:
             rows = rows & ~frame["internal"].fillna(False).to_numpy(dtype=bool)
-        part = frame.loc[rows, cols]  # one copy of the rows and columns needed
-        code = np.full(len(part), _DIRECTION_DTYPE.categories.get_loc(name))
-        return part.assign(direction=pd.Categorical.from_codes(code, dtype=_DIRECTION_DTYPE))
+        parts.append((frame, np.flatnonzero(rows), name))
 
-    parts = []
     if direction in ("inbound", "both"):
-        parts.append(part(linked.receipts, np.ones(len(linked.receipts), dtype=bool), "inbound"))
+        add(linked.receipts, np.ones(len(linked.receipts), dtype=bool), "inbound")
     if direction in ("outbound", "both"):
         d = linked.deliveries  # one row per recipient; an attempt is one to= line, counted once
         attempt = ~d["_line"].duplicated().to_numpy(dtype=bool)
-        parts.append(part(d, attempt & d["encrypted"].notna().to_numpy(dtype=bool), "outbound"))
-    t = pd.concat(parts, ignore_index=True)
-    enc = t["encrypted"].fillna(False).to_numpy(dtype=bool)
-    tls12 = pd.Series(map_unique(is_tls12_or_newer, t["version"], t["cipher"], dtype="boolean"))
-    relay = t["_relay"].to_numpy()
-    return t.drop(columns="_relay").assign(
-        encrypted=enc,
-        verified=enc & t["verified"].fillna(False).to_numpy(dtype=bool),
-        tls12=enc & tls12.fillna(False).to_numpy(dtype=bool),
-        weak=enc & t["weak"].fillna(False).to_numpy(dtype=bool),
-        peer=_by_relay(linked.relays["peer"], relay),
-        peer_domain=_by_relay(linked.relays["peer_domain"], relay),
+        add(d, attempt & d["encrypted"].notna().to_numpy(dtype=bool), "outbound")
+
+    def column(name: str) -> pd.Series:
+        taken = [frame[name].take(rows) for frame, rows, _ in parts]
+        return pd.concat(taken, ignore_index=True) if len(taken) > 1 else taken[0].reset_index(drop=True)
+
+    def flag(name: str) -> np.ndarray:  # missing is False
+        return np.concatenate([frame[name].to_numpy(bool, na_value=False)[rows] for frame, rows, _ in parts])
+
+    t = {c: column(c) for c in ("timestamp", "version", "cipher", "cipher_bits", "verify")}
+    enc = flag("encrypted")
+    tls12 = map_unique(is_tls12_or_newer, t["version"], t["cipher"], dtype="boolean")
+    code = np.repeat(
+        [_DIRECTION_DTYPE.categories.get_loc(n) for *_, n in parts], [len(r) for _, r, _ in parts]
+    )
+    relay = np.concatenate([frame["_relay"].to_numpy()[rows] for frame, rows, _ in parts])
+    return pd.DataFrame(
+        {
+            "timestamp": t["timestamp"],
+            "encrypted": enc,
+            "verified": enc & flag("verified"),
+            "version": t["version"],
+            "cipher": t["cipher"],
+            "cipher_bits": t["cipher_bits"],
+            "verify": t["verify"],
+            "weak": enc & flag("weak"),
+            "direction": pd.Categorical.from_codes(code, dtype=_DIRECTION_DTYPE),
+            "tls12": enc & tls12.to_numpy(dtype=bool, na_value=False),
+            "peer": _by_relay(linked.relays["peer"], relay),
+            "peer_domain": _by_relay(linked.relays["peer_domain"], relay),
+        }
     )
 
 

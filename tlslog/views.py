@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .failures import failures
-from .linking import deliveries, receipts, sessions
+from .linking import deliveries, link, receipts, sessions, spelled
 from .metrics import by_cipher, by_peer, by_version, coverage
 from .report import Format, clean, md_escape, render, to_json
 
@@ -148,12 +148,11 @@ def weak_table(
     internal: Iterable[str] = (),
     sess: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Peers still negotiating weak crypto: direction, peer, version, cipher, reason, sessions, last seen."""
-    s = (
-        sess
-        if sess is not None
-        else without_internal(sessions(events, internal=tuple(internal)), include_internal)
-    )
+    """Peers still negotiating weak crypto: direction, peer, version, cipher, reason, sessions, last seen.
+
+    ``sess``: the sessions to read (columns as `sessions`) instead of those of ``events``.
+    """
+    s = sess if sess is not None else _session_parts(events, include_internal, internal)[1]
     s = _inout(s[s["weak"].fillna(False).astype(bool)])
     keys = ["direction", "peer", "version", "cipher", "weak_reason"]
     out = (
@@ -164,22 +163,27 @@ def weak_table(
     return out.sort_values("sessions", ascending=False, kind="stable").reset_index(drop=True)
 
 
+_WEAK_COLUMNS = ["direction", "peer", "version", "cipher", "weak", "weak_reason", "session_id", "start"]
+
+
+def _session_parts(
+    events: pd.DataFrame, include_internal: bool, internal: Iterable[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sessions in scope, as a few coded columns (``direction``, ``outcome``, ``weak``, ``internal``),
+    and the weak ones with the columns `weak_table` reads: text is spelled for the weak rows only.
+
+    Rows are in link order, not time order: what is made of them does not depend on it.
+    """
+    linked = link(events, internal=tuple(internal))
+    s = spelled(linked, "sessions", events, ["direction", "outcome", "weak", "internal"])
+    keep = np.ones(len(s), dtype=bool)
+    if not include_internal:
+        keep = ~s["internal"].fillna(False).to_numpy(dtype=bool)
+    weak = np.flatnonzero(keep & s["weak"].fillna(False).to_numpy(dtype=bool))
+    return s[keep], spelled(linked, "sessions", events, _WEAK_COLUMNS, at=weak)
+
+
 # -- summary ----------------------------------------------------------------------------------------
-
-
-# what the summary's session figures and `weak_table` read: a copy of the other columns would be wasted
-_SUMMARY_SESSION_COLUMNS = [
-    "direction",
-    "outcome",
-    "peer",
-    "version",
-    "cipher",
-    "weak",
-    "weak_reason",
-    "session_id",
-    "start",
-    "internal",
-]
 
 
 def summary(
@@ -192,8 +196,10 @@ def summary(
     """
     scope = scope_kwargs(include_internal, internal)
     stats = events.attrs.get("stats", {})
-    sess = sessions(events, internal=tuple(internal))[_SUMMARY_SESSION_COLUMNS]
-    sess = _inout(without_internal(sess, include_internal))
+    sess, weak = _session_parts(events, include_internal, internal)
+    # counted by the coded direction, then renamed and put in the order of the names
+    counts = sess.groupby(["direction", "outcome"], observed=True).size().rename("sessions").reset_index()
+    counts = _inout(counts).sort_values("direction", kind="stable", ignore_index=True)
     fails = _inout(without_internal(failures(events, internal=tuple(internal)), include_internal))
     ciphers = by_cipher(events, **scope).sort_values(
         ["direction", "count"], ascending=[True, False], kind="stable"
@@ -221,15 +227,12 @@ def summary(
         "lines": stats.get("lines"),
         "skipped": stats.get("issues", len(events.attrs.get("issues", []))),
         "sources": list(stats.get("sources", [])),
-        "sessions": sess.groupby(["direction", "outcome"], observed=True)
-        .size()
-        .rename("sessions")
-        .reset_index(),
+        "sessions": counts,
         "coverage": coverage_totals(events, **scope),
         "versions": by_version(events, **scope),
         "ciphers": ciphers.groupby("direction", observed=True).head(top).reset_index(drop=True),
         "failing_peers": failing.head(top).reset_index(drop=True),
-        "weak": weak_table(events, sess=sess).head(top),
+        "weak": weak_table(events, sess=weak).head(top),
     }
 
 
