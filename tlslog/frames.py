@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, tzinfo
 from os import PathLike
 from typing import Any
@@ -210,30 +212,36 @@ def events_frame(events: Iterable[Event], *, tz: str | tzinfo | None = None) -> 
 def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame:
     """The typed events frame of a raw events table (`tlslog.fastpath.RAW_SCHEMA`).
 
-    Text columns share the table's buffers (no copy); categoricals come from the dictionaries.
+    Text columns share the table's buffers (no copy); categoricals come from the dictionaries. Columns are
+    converted two at a time (Arrow and numpy let go of the GIL), each let go of once converted.
     """
     table = table.unify_dictionaries()
     aware = table.column("aware").to_numpy(zero_copy_only=False).astype(bool) if table.num_rows else None
     n = table.num_rows
-    pool = pa.default_memory_pool()
-    columns: dict[str, Any] = {}
-    for name in EVENT_FIELDS:
-        values = table.column(name)
-        table = table.drop_columns([name])  # (only this function holds the table: the column's memory goes)
+    raw = {name: table.column(name) for name in EVENT_FIELDS}
+    del table  # (only this function holds the table: each column's memory goes once converted)
+    lock = threading.Lock()
+
+    def convert(name: str) -> Any:
+        with lock:
+            values = raw.pop(name)
         if name == "timestamp":
-            columns[name] = _timestamps(values, aware, tz)
-        elif name == "version":
-            columns[name] = _versions(values)
-        elif name in CATEGORY_COLUMNS:
-            columns[name] = _categories(values)
-        elif name in INT_COLUMNS:
-            columns[name] = pd.Int64Dtype().__from_arrow__(values)
-        elif name in LIST_COLUMNS:
-            columns[name] = pd.arrays.ArrowExtensionArray(values)
-        else:
-            columns[name] = _STR_DTYPE.__from_arrow__(values)
-        del values
-        pool.release_unused()  # (the allocator keeps what it freed: let the column's memory go now)
+            return _timestamps(values, aware, tz)
+        if name == "version":
+            return _versions(values)
+        if name in CATEGORY_COLUMNS:
+            return _categories(values)
+        if name in INT_COLUMNS:
+            return pd.Int64Dtype().__from_arrow__(values)
+        if name in LIST_COLUMNS:
+            return pd.arrays.ArrowExtensionArray(values)
+        return _STR_DTYPE.__from_arrow__(values)
+
+    columns: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tlslog-frame") as pool:
+        for name, column in zip(EVENT_FIELDS, pool.map(convert, EVENT_FIELDS), strict=True):
+            columns[name] = column
+            pa.default_memory_pool().release_unused()  # (the allocator keeps what it freed: let it go now)
     return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
 
 
