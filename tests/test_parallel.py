@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -214,3 +215,16 @@ def test_no_worker_file_is_left_behind(tmp_path, monkeypatch):
     pieces = workers.run_parallel(tasks, 3)
     assert workers.join(pieces).table.to_pylist() == workers.read_source(src, src.reference).table.to_pylist()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_runs_worker_files_are_removed_later(tmp_path, monkeypatch):
+    monkeypatch.setattr(workers.tempfile, "tempdir", str(tmp_path))
+    stale, fresh, other = (tmp_path / name for name in ("tlslog-old.arrows", "tlslog-new.arrows", "x.arrows"))
+    for f in (stale, fresh, other):
+        f.write_bytes(b"tables")
+    os.utime(stale, (1, 1))
+    os.utime(other, (1, 1))
+    src = frames.sources.expand(str(MAILLOG))[0]
+    task = (str(MAILLOG), src.name, src.reference, 1000, None, None)
+    workers._finish(workers._start(task), task)
+    assert not stale.exists() and fresh.exists() and other.exists()

@@ -54,11 +54,11 @@ def identity(path: Path, head_len: int = HEAD) -> Identity | None:
     )
 
 
-def remove_stale_tmp(folder: Path, age: float = STALE_TMP) -> None:
-    """Delete the ``.tmp-*`` files in ``folder`` older than ``age`` seconds: left by a writer that was killed
-    (younger ones may be another process's write in progress)."""
+def remove_stale_tmp(folder: Path, age: float = STALE_TMP, pattern: str = ".tmp-*") -> None:
+    """Delete the files matching ``pattern`` in ``folder`` older than ``age`` seconds: left by a writer that
+    was killed (younger ones may be another process's write in progress)."""
     stale = time.time() - age
-    for tmp in folder.glob(".tmp-*"):
+    for tmp in folder.glob(pattern):
         try:
             if tmp.stat().st_mtime < stale:
                 tmp.unlink()

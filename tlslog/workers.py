@@ -19,12 +19,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from . import sources
 from .fastpath import RAW_SCHEMA, parse_block
+from .fileid import remove_stale_tmp
 from .records import InputError, ParseIssue
 
 __all__ = ["Piece", "join", "read_range", "read_source", "run_parallel", "serve", "split_ranges"]
@@ -299,6 +301,9 @@ _PRELUDE = (  # a worker's start: the parsing modules only
 _BOOT = _PRELUDE + "__import__(sys.argv[2] + '.workers', fromlist=['serve']).serve()\n"
 
 
+_SCRATCH_PREFIX, _SCRATCH_SUFFIX = "tlslog-", ".arrows"  #: a worker's tables file, in the temporary folder
+
+
 @dataclass
 class _Worker:
     """A worker process and the file it writes its tables to, batch by batch as it parses (so it holds
@@ -316,8 +321,10 @@ class _Worker:
 
 
 def _start(task: tuple) -> _Worker | None:
+    scratch = Path(tempfile.gettempdir())
+    remove_stale_tmp(scratch, pattern=f"{_SCRATCH_PREFIX}*{_SCRATCH_SUFFIX}")  # a killed run's
     try:
-        fd, tables = tempfile.mkstemp(prefix="tlslog-", suffix=".arrows")
+        fd, tables = tempfile.mkstemp(prefix=_SCRATCH_PREFIX, suffix=_SCRATCH_SUFFIX, dir=scratch)
         os.close(fd)
     except OSError:
         return None
