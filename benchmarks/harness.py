@@ -4,6 +4,7 @@ Usage (from the project root, after `make test` or `make demo` has built .venv):
 
     .venv/bin/python benchmarks/harness.py                 # 200k and 2M lines
     .venv/bin/python benchmarks/harness.py --lines 200000  # one size
+    .venv/bin/python benchmarks/harness.py --repeat 5      # medians of 5 runs (a shared machine is noisy)
 
 For each size it generates a deterministic week (benchmarks/generate.py, kept under benchmarks/out/),
 then times three commands in fresh processes:
@@ -21,7 +22,10 @@ resident memory of the tree (parent and workers, sampled every 20 ms). It is run
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,6 +107,21 @@ LIBRARY = (
 )
 
 
+def median_run(cmd: list[str], repeat: int, before=None) -> tuple[float, float, int]:
+    """`run` ``repeat`` times (``before()`` ahead of each): the median wall and CPU seconds, the highest
+    peak."""
+    runs = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        runs.append(run(cmd))
+    return (
+        statistics.median(r[0] for r in runs),
+        statistics.median(r[1] for r in runs),
+        max(r[2] for r in runs),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, action="append", help="log size(s); default 200000 and 2000000")
@@ -114,24 +133,35 @@ def main() -> None:
     parser.add_argument(
         "--jobs", type=int, default=0, help="processes for --library (default 0: one per CPU, as the CLI)"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each command; the median is shown (a shared machine is noisy)",
+    )
     args = parser.parse_args()
     head = ("lines", "run", "seconds", "lines/s", "x baseline", "cpu s", "peak RSS")
     print("{:>9} {:<8} {:>8} {:>11} {:>10} {:>6} {:>9}".format(*head))
     for size in args.lines or [200_000, 2_000_000]:
         log = generated_log(size)
         n = line_count(log)
-        base, base_cpu, base_rss = run([sys.executable, "-c", BASELINE, str(log)])
+        base, base_cpu, base_rss = median_run([sys.executable, "-c", BASELINE, str(log)], args.repeat)
         print(
             f"{n:>9} {'baseline':<8} {base:>8.2f} {n / base:>11,.0f} {1:>10.2f} {base_cpu:>6.2f}"
             f" {base_rss / 2**20:>7.0f}MB"
         )
         with tempfile.TemporaryDirectory() as cache:
-            for label in ("cold", "cached"):
-                if args.library:
-                    cmd = [sys.executable, "-c", LIBRARY, str(log), cache, args.library, str(args.jobs)]
-                else:
-                    cmd = [*TLSLOG, "summary", str(log), "--quiet", "--cache-dir", cache]
-                secs, cpu, rss = run(cmd)
+            if args.library:
+                cmd = [sys.executable, "-c", LIBRARY, str(log), cache, args.library, str(args.jobs)]
+            else:
+                cmd = [*TLSLOG, "summary", str(log), "--quiet", "--cache-dir", cache]
+
+            def empty() -> None:
+                shutil.rmtree(cache)
+                os.mkdir(cache)
+
+            for label, before in (("cold", empty), ("cached", None)):
+                secs, cpu, rss = median_run(cmd, args.repeat, before)
                 ratio = secs / base
                 print(
                     f"{n:>9} {label:<8} {secs:>8.2f} {n / secs:>11,.0f} {ratio:>10.2f} {cpu:>6.2f}"
