@@ -17,8 +17,9 @@ import pytest
 
 from tlslog import deliveries, failures, parse_line, read_log, receipts, sessions
 from tlslog.frames import events_frame
-from tlslog.linking import DELIVERY_COLUMNS, RECEIPT_COLUMNS, SESSION_COLUMNS, link, map_unique, spelled
+from tlslog.linking import DELIVERY_COLUMNS, RECEIPT_COLUMNS, SESSION_COLUMNS, link, spelled
 from tlslog.relays import relay_keys
+from tlslog.vectors import map_unique
 
 
 def frame(text: str) -> pd.DataFrame:

@@ -17,21 +17,10 @@ import pandas as pd
 import pyarrow as pa
 
 from .causes import CAUSES, EXPLANATIONS, classify, result_type, text_cause
-from .linking import (
-    CAUSE_DTYPE,
-    DIRECTION_DTYPE,
-    as_text,
-    internal_key,
-    is_one_of,
-    link,
-    map_unique,
-    peer_columns,
-    per_frame,
-    spelled,
-    take_rows,
-)
+from .linking import CAUSE_DTYPE, DIRECTION_DTYPE, internal_key, link, per_frame, spelled
 from .peers import InternalHosts
-from .vectors import series_at, text_of
+from .relays import peer_columns
+from .vectors import as_text, is_one_of, map_unique, series_at, take_rows, text_of
 
 OUTCOME_DTYPE = pd.CategoricalDtype(["deferred", "bounced", "sent", "refused", "unknown"])
 LIST_DTYPE = pd.ArrowDtype(pa.list_(pa.string()))

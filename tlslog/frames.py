@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, tzinfo
@@ -220,11 +219,9 @@ def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame
     n = table.num_rows
     raw = {name: table.column(name) for name in EVENT_FIELDS}
     del table  # (only this function holds the table: each column's memory goes once converted)
-    lock = threading.Lock()
 
     def convert(name: str) -> Any:
-        with lock:
-            values = raw.pop(name)
+        values = raw.pop(name)
         if name == "timestamp":
             return _timestamps(values, aware, tz)
         if name == "version":

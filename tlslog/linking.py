@@ -35,7 +35,6 @@ from .linked import (
 )
 from .peers import InternalHosts
 from .relays import peer_columns
-from .vectors import as_text, is_one_of, map_unique, take_rows
 
 __all__ = [
     "CAUSE_DTYPE",
@@ -46,18 +45,14 @@ __all__ = [
     "SESSION_COLUMNS",
     "STATUS_DTYPE",
     "Linked",
-    "as_text",
     "deliveries",
     "internal_key",
-    "is_one_of",
     "link",
-    "map_unique",
     "peer_columns",
     "per_frame",
     "receipts",
     "sessions",
     "spelled",
-    "take_rows",
 ]
 
 T = TypeVar("T")

@@ -14,9 +14,9 @@ import pandas as pd
 
 from .crypto import is_tls12_or_newer
 from .failures import failures
-from .linking import as_text, internal_key, link, map_unique, per_frame
+from .linking import internal_key, link, per_frame
 from .peers import InternalHosts
-from .vectors import joint
+from .vectors import as_text, joint, map_unique
 
 PERIODS = ("day", "week", "month")
 DIRECTIONS = ("inbound", "outbound", "both")
