@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pytest
 
 from tlslog import cache as cache_mod
 from tlslog import frames
@@ -27,7 +29,7 @@ def counting(monkeypatch):
     real_source, real_range = frames.read_source, frames.run_parallel
     monkeypatch.setattr(frames, "read_source", lambda *a: calls.append("source") or real_source(*a))
     monkeypatch.setattr(
-        frames, "run_parallel", lambda t, j: calls.extend(["range"] * len(t)) or real_range(t, j)
+        frames, "run_parallel", lambda t, *a: calls.extend(["range"] * len(t)) or real_range(t, *a)
     )
     return calls
 
@@ -166,13 +168,13 @@ def test_entries_are_written_in_the_background_and_flushed(tmp_path, monkeypatch
     log = tmp_path / "maillog"
     log.write_text("".join(LINES[:200]))
     gate = threading.Event()
-    real = cache_mod.pq.write_table
+    real = cache_mod.pq.ParquetWriter
 
-    def slow_write(*args, **kwargs):
+    def slow_writer(*args, **kwargs):
         gate.wait(5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cache_mod.pq, "write_table", slow_write)
+    monkeypatch.setattr(cache_mod.pq, "ParquetWriter", slow_writer)
     df = read_log(str(log), cache_dir=tmp_path / "c", jobs=1)  # returns while the entry is written
     assert len(df) and not list((tmp_path / "c").glob("[!.]*.parquet"))
     gate.set()
@@ -187,7 +189,7 @@ def test_a_failed_background_write_is_ignored(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(cache_mod.pq, "write_table", broken)
+    monkeypatch.setattr(cache_mod.pq, "ParquetWriter", broken)
     first = read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
     cache_mod.flush()
     assert not list((tmp_path / "c").glob("*.parquet"))
@@ -209,3 +211,55 @@ def test_the_code_version_covers_every_module_a_worker_parses_with():
     assert "fastpath" in out
     own = {"cache.py", "fileid.py"}  # how entries are stored and matched
     assert {f"{m}.py" for m in out} | own == set(cache_mod._CODE_FILES)
+
+
+def test_a_parallel_read_is_stored_from_its_spill_files(tmp_path, monkeypatch):
+    from tlslog import workers
+
+    monkeypatch.setattr(workers, "MIN_RANGE", 20_000)
+    monkeypatch.setattr(frames, "MIN_RANGE", 20_000)
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES) * 3)
+    written = []
+    real = cache_mod._row_groups
+    monkeypatch.setattr(cache_mod, "_row_groups", lambda files: written.append(len(files)) or real(files))
+    first = read_log(str(log), cache_dir=tmp_path / "c", jobs=2)
+    cache_mod.flush()
+    assert written and written[0] >= 2  # the calling process's spill file and the worker's
+    same(first, fresh(log))
+    monkeypatch.setattr(frames, "run_parallel", lambda tasks, *a: pytest.fail("parsed") if tasks else [])
+    same(read_log(str(log), cache_dir=tmp_path / "c", jobs=2), first)
+
+
+def test_row_groups_gather_the_batches_of_every_file(tmp_path, monkeypatch):
+    import tempfile
+
+    from tlslog import workers
+
+    monkeypatch.setattr(cache_mod, "ROW_GROUP", 100)
+    src = frames.sources.expand(str(ROOT / "sample_logs" / "maillog"))[0]
+    table = workers.read_source(src, src.reference).table
+    files = []
+    for half in (table.slice(0, 200), table.slice(200)):
+        file = tempfile.TemporaryFile(dir=tmp_path)  # noqa: SIM115 (read by _row_groups)
+        with pa.ipc.new_stream(pa.PythonFile(file, mode="w"), table.schema) as out:
+            for batch in half.to_batches(max_chunksize=30):
+                out.write_batch(batch)
+        file.seek(0)
+        files.append(file)
+    groups = list(cache_mod._row_groups(files))
+    assert [g.num_rows for g in groups[:3]] == [120, 80, 120]  # 4 batches of 30, then the rest of the file
+    assert pa.concat_tables(groups).to_pylist() == table.to_pylist()
+
+
+def test_without_spill_files_the_table_is_stored(tmp_path):
+    from tlslog import workers
+
+    src = frames.sources.expand(str(ROOT / "sample_logs" / "maillog"))[0]
+    piece = workers.read_source(src, src.reference, spill=tmp_path / "missing")  # cannot spill there
+    assert piece.spill == [] and piece.table.num_rows
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES))
+    read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    cache_mod.flush()
+    same(read_log(str(log), cache_dir=tmp_path / "c", jobs=1), fresh(log))

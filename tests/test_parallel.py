@@ -116,7 +116,7 @@ def test_workers_are_stopped_when_the_calling_process_fails(monkeypatch, tmp_pat
         sleeper.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
         return workers._Worker(sleeper[-1], str(tmp_path / "tables"))
 
-    def fail(*task):
+    def fail(*task, **options):
         raise KeyboardInterrupt  # e.g. a notebook interrupt while the calling process reads its range
 
     monkeypatch.setattr(workers, "_start", start)
@@ -228,3 +228,16 @@ def test_a_killed_runs_worker_files_are_removed_later(tmp_path, monkeypatch):
     task = (str(MAILLOG), src.name, src.reference, 1000, None, None)
     workers._finish(workers._start(task), task)
     assert not stale.exists() and fresh.exists() and other.exists()
+
+
+def test_a_mapping_let_go_of_reads_the_same_again(tmp_path):
+    import mmap
+
+    path = tmp_path / "f"
+    path.write_bytes(bytes(range(256)) * 64)
+    with open(path, "rb") as f:
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    view = pa.py_buffer(mapping)
+    before = view.to_pybytes()
+    workers.let_go(mapping)
+    assert view.to_pybytes() == before

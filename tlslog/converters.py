@@ -36,7 +36,6 @@ def _who(who: str | None) -> str | None:
     return who if who in ("server", "client") else None
 
 
-
 def convert_starttls(g: Groups) -> Fields:
     suffix = g["suffix"].removeprefix(",").strip()
     return {
@@ -292,4 +291,3 @@ def convert_timeout(g: Groups) -> Fields:
         **_relay(g),
         "detail": phase,
     }
-

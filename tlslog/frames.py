@@ -108,7 +108,9 @@ def read_log(
     events = sum(p.table.num_rows for p in pieces)
     pa.default_memory_pool().release_unused()  # the parse's scratch memory, kept by the allocator
     # frame_of holds the only reference to the joined table: each column's memory goes once converted
-    df = filter_time(frame_of(_joined_tables(pieces), tz=tz), since=since, until=until, tz=tz)
+    # (and the pages of workers' mapped files once read)
+    df = frame_of(_joined_tables(pieces), tz=tz, release=lambda: [p.trim() for p in pieces])
+    df = filter_time(df, since=since, until=until, tz=tz)
     pa.default_memory_pool().release_unused()
     df.attrs["issues"] = Issues(issues)
     df.attrs["stats"] = {
@@ -129,6 +131,7 @@ def _read_pieces(
     on_progress: Callable[[int], Any] | None,
 ) -> list[Piece]:
     """One piece per source: from the cache, the cache plus the file's new end, or parsed (in parallel)."""
+    spill = cache.folder if cache is not None else None  # parsed batches also go to files there
     done: dict[int, Piece] = {}
     hits: set[int] = set()
     tasks: list[tuple[int, tuple]] = []  # (source number, read_range arguments)
@@ -160,8 +163,8 @@ def _read_pieces(
                 (n, (str(src.path), src.name, reference, a, b, 0 if a == 0 else None)) for a, b in ranges
             ]
         else:
-            done[n] = read_source(src, reference, on_progress)
-    results = run_parallel([t for _, t in tasks], jobs)
+            done[n] = read_source(src, reference, on_progress, spill if n in before else None)
+    results = run_parallel([t for _, t in tasks], jobs, spill)
     for piece in results:
         if on_progress is not None and piece.bytes:
             on_progress(piece.bytes)
@@ -172,7 +175,7 @@ def _read_pieces(
         piece = join([kept[n], *parts] if n in kept else parts)
         if (piece.source_issues and len(parts) > 1) or (n in kept and parts[0].source_issues):
             # damage reports are capped and summarised per file: read it in one go instead
-            piece = read_source(found[n], reference_time(found[n], year))
+            piece = read_source(found[n], reference_time(found[n], year), spill=spill)
         done[n] = piece
     if cache is not None:
         for n, src in enumerate(found):
@@ -208,11 +211,14 @@ def events_frame(events: Iterable[Event], *, tz: str | tzinfo | None = None) -> 
     return frame_of(raw_table(rows), tz=tz)
 
 
-def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame:
+def frame_of(
+    table: pa.Table, *, tz: str | tzinfo | None = None, release: Callable[[], Any] | None = None
+) -> pd.DataFrame:
     """The typed events frame of a raw events table (`tlslog.fastpath.RAW_SCHEMA`).
 
     Text columns share the table's buffers (no copy); categoricals come from the dictionaries. Columns are
-    converted two at a time (Arrow and numpy let go of the GIL), each let go of once converted.
+    converted two at a time (Arrow and numpy let go of the GIL), each let go of once converted, and then
+    ``release`` is called.
     """
     table = table.unify_dictionaries()
     aware = table.column("aware").to_numpy(zero_copy_only=False).astype(bool) if table.num_rows else None
@@ -239,6 +245,8 @@ def frame_of(table: pa.Table, *, tz: str | tzinfo | None = None) -> pd.DataFrame
         for name, column in zip(EVENT_FIELDS, pool.map(convert, EVENT_FIELDS), strict=True):
             columns[name] = column
             pa.default_memory_pool().release_unused()  # (the allocator keeps what it freed: let it go now)
+            if release is not None:
+                release()
     return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
 
 

@@ -9,6 +9,7 @@ join into the same result as one sequential read (tests/test_parallel.py).
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import pickle
 import stat
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 
@@ -29,7 +30,7 @@ from .fastpath import RAW_SCHEMA, parse_block
 from .fileid import remove_stale_tmp
 from .records import InputError, ParseIssue
 
-__all__ = ["Piece", "join", "read_range", "read_source", "run_parallel", "serve", "split_ranges"]
+__all__ = ["Piece", "join", "let_go", "read_range", "read_source", "run_parallel", "serve", "split_ranges"]
 
 BATCH = 100_000  #: lines parsed per columnar call
 BATCH_BYTES = 256 << 20  #: or fewer: an Arrow string array holds at most 2 GiB
@@ -52,6 +53,60 @@ class Piece:
     complete: bool = True  #: the source ended with a newline (a grown file may be continued)
     source_issues: bool = False  #: reading reported damage (binary, NULs, long lines, bad UTF-8...)
     first_line: int | None = 0  #: index of the first line in the source (None: not known yet)
+    #: open files holding the whole table as Arrow IPC streams, in order (empty: only ``table`` holds it);
+    #: the cache writes from them, so that the table's memory goes as soon as the frame is built
+    spill: list[IO[bytes]] = field(default_factory=list)
+    mapped: list[mmap.mmap] = field(default_factory=list)  #: memory maps the table's buffers lie in
+
+    def trim(self) -> None:
+        """Let the pages of the mapped files go from this process's memory (read again if touched)."""
+        for mapping in self.mapped:
+            let_go(mapping)
+
+
+def let_go(mapping: mmap.mmap) -> None:
+    """Let a read-only file mapping's pages go from this process's memory (they are read again if touched)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no MADV_DONTNEED here: keep them
+        mapping.madvise(mmap.MADV_DONTNEED)
+
+
+class _Spill:
+    """An unnamed temporary file that batches are also written to (an Arrow IPC stream). A failure
+    (a full disk) only ends the spilling: the piece then has no `Piece.spill`."""
+
+    def __init__(self, folder: str | os.PathLike | None):
+        self.file: IO[bytes] | None = None
+        if folder is None:
+            return
+        try:
+            self.file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (closed by `done`'s reader)
+            self.writer = pa.ipc.new_stream(pa.PythonFile(self.file, mode="w"), RAW_SCHEMA)
+        except (OSError, pa.ArrowException):
+            self._drop()
+
+    def write(self, table: pa.Table) -> None:
+        if self.file is not None:
+            try:
+                self.writer.write_table(table)
+            except (OSError, pa.ArrowException):
+                self._drop()
+
+    def done(self) -> list[IO[bytes]]:
+        """The file, read from its start, or nothing."""
+        if self.file is None:
+            return []
+        try:
+            self.writer.close()
+            self.file.seek(0)
+        except (OSError, pa.ArrowException):
+            self._drop()
+            return []
+        return [self.file]
+
+    def _drop(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file = None
 
 
 def _parse_blocks(
@@ -94,9 +149,15 @@ def _parse_batch(
 
 
 def read_source(
-    source: sources.Source, reference: datetime, on_progress: Callable[[int], None] | None = None
+    source: sources.Source,
+    reference: datetime,
+    on_progress: Callable[[int], None] | None = None,
+    spill: str | os.PathLike | None = None,
 ) -> Piece:
-    """The whole source (plain, compressed, JSON, stdin) as one piece, exactly as `iter_events` reads it."""
+    """The whole source (plain, compressed, JSON, stdin) as one piece, exactly as `iter_events` reads it.
+
+    With ``spill`` (a folder), the batches also go to a temporary file there (`Piece.spill`).
+    """
     issues: list[tuple[int, int, ParseIssue]] = []
     consumed = [0]
     nbytes = [0]
@@ -112,11 +173,20 @@ def read_source(
 
     blocks = sources.read_blocks(source, progress, on_issue)
     tables: list[pa.Table] = []
-    lines = _parse_blocks(blocks, source.name, reference, 0, issues, consumed, tables.append)
+    spilled = _Spill(spill)
+    lines = _parse_blocks(blocks, source.name, reference, 0, issues, consumed, _both(tables.append, spilled))
     end, complete = _ending(source) if plain_text(source.path or "") else (0, False)
-    piece = Piece(_concat(tables), issues, lines, nbytes[0], end, complete)
+    piece = Piece(_concat(tables), issues, lines, nbytes[0], end, complete, spill=spilled.done())
     piece.source_issues = any(kind == 0 for _, kind, _ in issues)
     return piece
+
+
+def _both(keep: Callable[[pa.Table], Any], spilled: _Spill) -> Callable[[pa.Table], None]:
+    def both(table: pa.Table) -> None:
+        keep(table)
+        spilled.write(table)
+
+    return both
 
 
 def _ending(source: sources.Source) -> tuple[int, bool]:
@@ -159,12 +229,13 @@ def read_range(
     stop: int | None,
     first_line: int | None,
     send: Callable[[pa.Table], Any] | None = None,
+    spill: str | os.PathLike | None = None,
 ) -> Piece:
     """Lines of a plain file from byte ``start`` (a line start) to ``stop`` (a line start, or None: the end).
 
     ``first_line`` is the index of the first line when known; with None, lines and issues are numbered
     from 0 and `join` shifts them. With ``send``, each batch's table goes there once parsed, and the
-    piece's own table is empty.
+    piece's own table is empty; with ``spill`` (a folder), it also goes to a temporary file there.
     """
     issues: list[tuple[int, int, ParseIssue]] = []
     tables: list[pa.Table] = []
@@ -202,14 +273,17 @@ def read_range(
         # never 0 inside a file: sources strips a byte-order mark only from the first line
         sentinel = 1 if start and not base else 0
         state.lineno = base + sentinel
+        spilled = _Spill(spill)
         lines = _parse_blocks(
-            sources.decode_blocks(read, state), name, reference, base, issues, consumed, send or tables.append
-        )
+            sources.decode_blocks(read, state), name, reference, base, issues, consumed,
+            _both(send or tables.append, spilled),
+        )  # fmt: skip
         if stop is None:
             state.finish()
     if sentinel:
         issues = [(i, k, replace(x, lineno=x.lineno - 1) if k == 0 and x.lineno else x) for i, k, x in issues]
     piece = Piece(_concat(tables), issues, lines, got[0], start + got[0], True, first_line=first_line)
+    piece.spill = spilled.done()
     piece.source_issues = any(kind == 0 for _, kind, _ in issues)
     if stop is None:
         piece.complete = _ending(sources.Source(name, sources.Path(path), reference, None))[1]
@@ -258,27 +332,31 @@ def join(pieces: Sequence[Piece]) -> Piece:
     out = Piece(_concat(tables), issues, sum(p.lines for p in pieces), sum(p.bytes for p in pieces))
     out.end, out.complete, out.first_line = last.end, last.complete, first.first_line
     out.source_issues = any(p.source_issues for p in pieces)
+    if all(p.spill or not p.table.num_rows for p in pieces):
+        out.spill = [f for p in pieces for f in p.spill]
+    out.mapped = [m for p in pieces for m in p.mapped]
     return out
 
 
-def run_parallel(tasks: Sequence[tuple], jobs: int) -> list[Piece]:
+def run_parallel(tasks: Sequence[tuple], jobs: int, spill: str | os.PathLike | None = None) -> list[Piece]:
     """`read_range` for every task, ``jobs`` at a time: the calling process reads one, worker processes
     the others.
 
     Workers are fresh interpreters that import only the parsing modules (not pandas, not the calling
     script); each writes its tables to a temporary file as it parses (Arrow IPC, mapped here when it is
     done) and its counts and issues to a pipe. A worker that fails is replaced by reading its
-    range here, so the result never depends on whether workers could start.
+    range here, so the result never depends on whether workers could start. With ``spill`` (a folder),
+    each piece has its `Piece.spill`.
     """
     if jobs <= 1 or len(tasks) <= 1:
-        return [read_range(*t) for t in tasks]
+        return [read_range(*t, spill=spill) for t in tasks]
     out: list[Piece] = []
     for at in range(0, len(tasks), jobs):
         group = tasks[at : at + jobs]
         children = [_start(t) for t in group[1:]]
         try:
-            out.append(read_range(*group[0]))
-            out += [_finish(child, t) for child, t in zip(children, group[1:], strict=True)]
+            out.append(read_range(*group[0], spill=spill))
+            out += [_finish(child, t, spill) for child, t in zip(children, group[1:], strict=True)]
         finally:  # an interrupt (a notebook's too) or an error here must not leave workers behind
             for child in children:
                 if child is not None:
@@ -352,7 +430,7 @@ def _worker_args() -> list[str]:
     return [os.path.dirname(os.path.abspath(__file__)), _PACKAGE]
 
 
-def _finish(worker: _Worker | None, task: tuple) -> Piece:
+def _finish(worker: _Worker | None, task: tuple, spill: str | os.PathLike | None = None) -> Piece:
     """The worker's piece; its range read here when the worker failed or hung (`WORKER_TIMEOUT`)."""
     if worker is not None:
         child = worker.child
@@ -368,7 +446,7 @@ def _finish(worker: _Worker | None, task: tuple) -> Piece:
         finally:
             watchdog.cancel()
             worker.stop()
-    return read_range(*task)
+    return read_range(*task, spill=spill)
 
 
 def serve() -> None:
@@ -382,9 +460,17 @@ def serve() -> None:
 
 
 def _received(head: bytes, tables: str) -> Piece:
-    """A worker's piece from its pickled head and its tables' file (mapped, not read)."""
+    """A worker's piece from its pickled head and its tables' file: mapped, not read (`Piece.mapped`),
+    and kept open for the cache (`Piece.spill`)."""
     piece = pickle.loads(head)
-    piece.table = _own_text(pa.ipc.open_stream(pa.memory_map(tables)).read_all())
+    file = open(tables, "rb")  # noqa: SIM115 (the piece holds it; closed when let go of)
+    try:
+        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        table = pa.ipc.open_stream(pa.BufferReader(pa.py_buffer(mapping))).read_all()
+    except BaseException:
+        file.close()
+        raise
+    piece.table, piece.mapped, piece.spill = _own_text(table), [mapping], [file]
     return piece
 
 
