@@ -185,6 +185,15 @@ class TestOnFakes:
     def test_trace_nothing_found_says_so(self, fakes):
         result = run("trace", "nobody.example", fakes)
         assert result.exit_code == 0 and "nothing found for nobody.example" in result.stderr
+        assert result.stdout == ""  # no line of empty headers
+
+    def test_an_empty_table_is_not_drawn_but_other_formats_keep_their_shape(self, fakes):
+        result = run("failures", fakes, "--peer", "nobody.example")
+        assert result.exit_code == 0 and result.stdout == "" and "no rows" in result.stderr
+        assert "no rows" not in run("failures", fakes, "--peer", "nobody.example", "-q").stderr
+        header = run("failures", fakes, "--peer", "nobody.example", "-f", "csv").stdout
+        assert header.startswith("cause,direction,peer,") and header.count("\n") == 1
+        assert json.loads(run("failures", fakes, "--peer", "nobody.example", "-f", "json").stdout) == []
 
     def test_summary_markdown(self, fakes):
         result = run("summary", fakes, "-f", "markdown")

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from tlslog import frames, workers
+from tlslog import decoding, frames, workers
 from tlslog.frames import events_frame, read_log
 from tlslog.parse import iter_events
 
@@ -179,7 +179,8 @@ def test_a_worker_with_nothing_to_read_sends_an_empty_piece():
 
 def test_a_worker_sends_its_batches_as_they_are_parsed(monkeypatch):
     monkeypatch.setattr(workers, "BATCH", 500)
-    monkeypatch.setattr(workers.sources, "_CHUNK", 16_000)
+    monkeypatch.setattr(workers.sources, "CHUNK", 16_000)
+    monkeypatch.setattr(decoding, "CHUNK", 16_000)
     src = frames.sources.expand(str(MAILLOG))[0]
     task = (str(MAILLOG), src.name, src.reference, 0, None, 0)
     sent: list[pa.Table] = []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tlslog import sources
+from tlslog import decoding, sources
 from tlslog.records import InputError, ParseIssue
 from tlslog.sources import MAX_LINE, Source, expand, read_lines
 
@@ -280,7 +280,8 @@ def test_line_ends(tmp_path):
 
 
 def test_lines_across_read_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "_CHUNK", 7)  # every line spans several reads
+    monkeypatch.setattr(sources, "CHUNK", 7)  # every line spans several reads
+    monkeypatch.setattr(decoding, "CHUNK", 7)
     path = tmp_path / "maillog"
     path.write_bytes(TEXT + LINES[0].encode())  # and the last has no newline
     assert read(one(path)) == ([*LINES, LINES[0]], [])
@@ -332,7 +333,8 @@ def test_nul_bytes_and_binary_garbage_keep_line_numbers(tmp_path):
 
 
 def test_nul_run_before_text_is_dropped(tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "_CHUNK", 4096)  # the run spans many reads, as a copytruncate gap does
+    monkeypatch.setattr(sources, "CHUNK", 4096)  # the run spans many reads, as a copytruncate gap does
+    monkeypatch.setattr(decoding, "CHUNK", 4096)
     path = tmp_path / "maillog"
     path.write_bytes(TEXT + bytes(100_000) + TEXT)
     lines, issues = read(one(path))
@@ -355,7 +357,8 @@ def test_binary_issues_are_capped_with_a_summary(tmp_path):
 
 @pytest.mark.parametrize("chunk", [60 << 10, 4096])
 def test_huge_line_is_truncated(tmp_path, monkeypatch, chunk):
-    monkeypatch.setattr(sources, "_CHUNK", chunk)
+    monkeypatch.setattr(sources, "CHUNK", chunk)
+    monkeypatch.setattr(decoding, "CHUNK", chunk)
     path = tmp_path / "maillog"
     huge = "Nov 22 03:04:12 vm sm-mta[16051]: " + "x" * 1_000_000
     path.write_bytes(TEXT + huge.encode() + b"\n" + TEXT)

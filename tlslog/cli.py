@@ -433,8 +433,22 @@ def _rich_table(df: pd.DataFrame) -> Table:
     return table
 
 
-def emit(df: pd.DataFrame, fmt: Format, *, console: Console | None = None) -> None:
-    """Write a frame to stdout: a rich table on a terminal when it fits, else `report.render`."""
+def emit(
+    df: pd.DataFrame,
+    fmt: Format,
+    *,
+    note: Callable[[str], None] | None = None,
+    console: Console | None = None,
+) -> None:
+    """Write a frame to stdout: a rich table on a terminal when it fits, else `report.render`.
+
+    An empty table is not drawn (a line of headers says nothing): ``note`` tells so on stderr. Other
+    formats keep their shape (a CSV header, ``[]``, an empty Markdown table).
+    """
+    if df.empty and fmt is Format.table:
+        if note is not None:
+            note("no rows")
+        return
     console = console or Console(highlight=False)
     text = report.render(df, fmt).rstrip("\n")
     if (
@@ -489,7 +503,7 @@ def events(
     ev = inp.load()
     if kind:
         ev = ev[ev["kind"].astype("str").isin([k.value for k in kind])]
-    emit(report.drop_empty(ev) if fmt in (Format.table, Format.markdown) else ev, fmt)
+    emit(report.drop_empty(ev) if fmt in (Format.table, Format.markdown) else ev, fmt, note=inp.note)
 
 
 @command()
@@ -516,7 +530,9 @@ def coverage_cmd(
 ) -> None:
     """Share of messages received and delivery attempts made over TLS (and verified), per period."""
     options = {"by": by.value, "direction": direction.library}
-    emit(inp.computed("coverage", options, lambda ev: coverage(ev, **options, **inp.scope)), fmt)
+    emit(
+        inp.computed("coverage", options, lambda ev: coverage(ev, **options, **inp.scope)), fmt, note=inp.note
+    )
 
 
 @command()
@@ -534,7 +550,8 @@ def peers(
 ) -> None:
     """The peers we exchange mail with: volume, encrypted and verified shares, failures, versions."""
     options = {"by": by.value, "direction": direction.library, "sort": sort.value, "top": top or None}
-    emit(inp.computed("peers", options, lambda ev: views.peer_table(ev, **options, **inp.scope)), fmt)
+    table = inp.computed("peers", options, lambda ev: views.peer_table(ev, **options, **inp.scope))
+    emit(table, fmt, note=inp.note)
 
 
 @command()
@@ -543,7 +560,7 @@ def ciphers(
     fmt: Fmt = Format.table,
 ) -> None:
     """TLS sessions by direction, protocol, cipher, bits and verify result; weak crypto flagged."""
-    emit(inp.computed("ciphers", {}, lambda ev: views.cipher_table(ev, **inp.scope)), fmt)
+    emit(inp.computed("ciphers", {}, lambda ev: views.cipher_table(ev, **inp.scope)), fmt, note=inp.note)
 
 
 @command("failures")
@@ -568,7 +585,7 @@ def failures_cmd(
 
     groups = inp.computed("failures", options, compute)
     if len(groups) or not (fail_on_any and inp.quiet):
-        emit(groups, fmt)
+        emit(groups, fmt, note=inp.note)
     if fail_on_any and len(groups):
         err.print(f"error: {int(groups['count'].sum())} TLS failures (--fail-on-any)")
         raise typer.Exit(1)

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from . import sources
+from . import decoding, sources
 from .fastpath import RAW_SCHEMA, parse_block
 from .fileid import remove_stale_tmp
 from .records import InputError, ParseIssue
@@ -269,13 +269,13 @@ def read_range(
             at = issue.lineno - 1 - sentinel if issue.lineno > 0 else base + consumed[0]
             issues.append((at, 0, issue))
 
-        state = sources.SourceState(name, on_issue)
+        state = decoding.SourceState(name, on_issue)
         # never 0 inside a file: sources strips a byte-order mark only from the first line
         sentinel = 1 if start and not base else 0
         state.lineno = base + sentinel
         spilled = _Spill(spill)
         lines = _parse_blocks(
-            sources.decode_blocks(read, state), name, reference, base, issues, consumed,
+            decoding.decode_blocks(read, state), name, reference, base, issues, consumed,
             _both(send or tables.append, spilled),
         )  # fmt: skip
         if stop is None:
@@ -302,9 +302,9 @@ def split_ranges(path: str, start: int, parts: int, lead: int = 0) -> list[tuple
         at = start + step + lead
         while at < size:
             f.seek(at)
-            rest = f.readline(sources.MAX_LINE)  # a run of bytes without a newline is never read whole
+            rest = f.readline(decoding.MAX_LINE)  # a run of bytes without a newline is never read whole
             while rest and not rest.endswith(b"\n"):
-                more = f.readline(sources.MAX_LINE)
+                more = f.readline(decoding.MAX_LINE)
                 if not more:
                     break
                 at, rest = at + len(rest), more
