@@ -263,3 +263,25 @@ def test_without_spill_files_the_table_is_stored(tmp_path):
     read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
     cache_mod.flush()
     same(read_log(str(log), cache_dir=tmp_path / "c", jobs=1), fresh(log))
+
+
+def test_many_logs_do_not_hold_a_file_open_each(tmp_path):
+    """A cold cache over more logs than the open-file limit (macOS's soft limit is 256)."""
+    import subprocess
+    import sys
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(300):
+        (logs / f"maillog.{i}").write_text("".join(LINES[:20]))
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (200, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "from tlslog.frames import read_log\n"
+        "df = read_log(sys.argv[1], cache_dir=sys.argv[2])\n"
+        "print(df.attrs['stats']['lines'])\n"
+    )
+    args = [sys.executable, "-c", script, str(logs), str(tmp_path / "c")]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(300 * 20)

@@ -151,6 +151,7 @@ class Cache:
         """
         ident = identity(path)
         if ident is None or ident != before or ident.size < piece.end:
+            piece.drop_spill()
             return
         meta = {
             "code": _CODE, "year": year, "path": os.path.realpath(path), "size": ident.size,
@@ -170,26 +171,30 @@ class Cache:
 
     def _write(self, data: pa.Table | list[IO[bytes]], meta: dict, ident: Identity) -> None:
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".parquet")
-            os.close(fd)
-            try:
-                schema = RAW_SCHEMA.with_metadata({"tlslog": json.dumps(meta)})
-                # no column statistics: nothing reads them, and they cost half the writing time
-                with pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=False) as out:
-                    if isinstance(data, pa.Table):
-                        out.write_table(data.replace_schema_metadata(schema.metadata))
-                    else:
-                        for group in _row_groups(data):
-                            out.write_table(group)
-                os.replace(tmp, self._file(ident))
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                for file in data if isinstance(data, list) else ():
-                    file.close()
-            self._prune()
+            self._write_entry(data, meta, ident)
         except Exception:  # a thread's failure would print a traceback; the cache is optional
             return
+        finally:
+            for file in data if isinstance(data, list) else ():
+                file.close()
+
+    def _write_entry(self, data: pa.Table | list[IO[bytes]], meta: dict, ident: Identity) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".parquet")
+        os.close(fd)
+        try:
+            schema = RAW_SCHEMA.with_metadata({"tlslog": json.dumps(meta)})
+            # no column statistics: nothing reads them, and they cost half the writing time
+            with pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=False) as out:
+                if isinstance(data, pa.Table):
+                    out.write_table(data.replace_schema_metadata(schema.metadata))
+                else:
+                    for group in _row_groups(data):
+                        out.write_table(group)
+            os.replace(tmp, self._file(ident))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self._prune()
 
     def _prune(self) -> None:
         entries = sorted(self.folder.glob("[!.]*.parquet"), key=lambda p: p.stat().st_mtime)  # not .tmp-*
@@ -204,7 +209,7 @@ def _row_groups(files: list[IO[bytes]]) -> Iterator[pa.Table]:
     The files are mapped, not read, and their pages let go of once a table is written.
     """
     for file in files:
-        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)  # closed when let go of
+        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)  # (closed when collected)
         batches: list[pa.RecordBatch] = []
         rows = 0
         for batch in pa.ipc.open_stream(pa.BufferReader(pa.py_buffer(mapping))):

@@ -163,7 +163,9 @@ def _read_pieces(
                 (n, (str(src.path), src.name, reference, a, b, 0 if a == 0 else None)) for a, b in ranges
             ]
         else:
-            done[n] = read_source(src, reference, on_progress, spill if n in before else None)
+            # spilled only when the table is big enough to matter: one open file per log otherwise
+            big = n in before and (src.size or 0) >= MIN_RANGE
+            done[n] = read_source(src, reference, on_progress, spill if big else None)
     results = run_parallel([t for _, t in tasks], jobs, spill)
     for piece in results:
         if on_progress is not None and piece.bytes:
@@ -175,6 +177,7 @@ def _read_pieces(
         piece = join([kept[n], *parts] if n in kept else parts)
         if (piece.source_issues and len(parts) > 1) or (n in kept and parts[0].source_issues):
             # damage reports are capped and summarised per file: read it in one go instead
+            piece.drop_spill()
             piece = read_source(found[n], reference_time(found[n], year), spill=spill)
         done[n] = piece
     if cache is not None:

@@ -63,6 +63,12 @@ class Piece:
         for mapping in self.mapped:
             let_go(mapping)
 
+    def drop_spill(self) -> None:
+        """Close the spill files (nothing will write from them)."""
+        for file in self.spill:
+            file.close()
+        self.spill = []
+
 
 def let_go(mapping: mmap.mmap) -> None:
     """Let a read-only file mapping's pages go from this process's memory (they are read again if touched)."""
@@ -79,7 +85,7 @@ class _Spill:
         if folder is None:
             return
         try:
-            self.file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (closed by `done`'s reader)
+            self.file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (`Piece.spill` owns it)
             self.writer = pa.ipc.new_stream(pa.PythonFile(self.file, mode="w"), RAW_SCHEMA)
         except (OSError, pa.ArrowException):
             self._drop()
@@ -334,6 +340,9 @@ def join(pieces: Sequence[Piece]) -> Piece:
     out.source_issues = any(p.source_issues for p in pieces)
     if all(p.spill or not p.table.num_rows for p in pieces):
         out.spill = [f for p in pieces for f in p.spill]
+    else:  # some rows are only in memory: the cache writes from the table
+        for p in pieces:
+            p.drop_spill()
     out.mapped = [m for p in pieces for m in p.mapped]
     return out
 
@@ -394,6 +403,9 @@ class _Worker:
         if self.child.poll() is None:
             self.child.kill()
             self.child.wait()
+        for pipe in (self.child.stdin, self.child.stdout):
+            if pipe is not None:
+                pipe.close()
         with contextlib.suppress(OSError):
             os.unlink(self.tables)
 
@@ -440,7 +452,7 @@ def _finish(worker: _Worker | None, task: tuple, spill: str | os.PathLike | None
         try:
             head = child.stdout.read()
             if child.wait() == 0:
-                return _received(head, worker.tables)
+                return _received(head, worker.tables, keep=spill is not None)
         except (OSError, ValueError, EOFError, pickle.UnpicklingError, pa.ArrowException):
             pass
         finally:
@@ -459,18 +471,17 @@ def serve() -> None:
     sys.stdout.buffer.flush()
 
 
-def _received(head: bytes, tables: str) -> Piece:
-    """A worker's piece from its pickled head and its tables' file: mapped, not read (`Piece.mapped`),
-    and kept open for the cache (`Piece.spill`)."""
+def _received(head: bytes, tables: str, keep: bool = True) -> Piece:
+    """A worker's piece from its pickled head and its tables' file: mapped, not read (`Piece.mapped`;
+    the mapping is closed when the table's buffers are let go of), and with ``keep``, left open for the
+    cache to write from (`Piece.spill`)."""
     piece = pickle.loads(head)
-    file = open(tables, "rb")  # noqa: SIM115 (the piece holds it; closed when let go of)
-    try:
-        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    with open(tables, "rb") as file:
+        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)  # (holds its own descriptor)
         table = pa.ipc.open_stream(pa.BufferReader(pa.py_buffer(mapping))).read_all()
-    except BaseException:
-        file.close()
-        raise
-    piece.table, piece.mapped, piece.spill = _own_text(table), [mapping], [file]
+        piece.table, piece.mapped = _own_text(table), [mapping]
+        if keep:
+            piece.spill = [open(tables, "rb")]  # noqa: SIM115 (`Piece.spill` owns it)
     return piece
 
 
