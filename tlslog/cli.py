@@ -530,9 +530,8 @@ def coverage_cmd(
 ) -> None:
     """Share of messages received and delivery attempts made over TLS (and verified), per period."""
     options = {"by": by.value, "direction": direction.library}
-    emit(
-        inp.computed("coverage", options, lambda ev: coverage(ev, **options, **inp.scope)), fmt, note=inp.note
-    )
+    table = inp.computed("coverage", options, lambda ev: coverage(ev, **options, **inp.scope))
+    emit(table, fmt, note=inp.note)
 
 
 @command()

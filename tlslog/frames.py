@@ -13,6 +13,7 @@ import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, tzinfo
+from functools import partial
 from os import PathLike
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -109,7 +110,7 @@ def read_log(
     pa.default_memory_pool().release_unused()  # the parse's scratch memory, kept by the allocator
     # frame_of holds the only reference to the joined table: each column's memory goes once converted
     # (and the pages of workers' mapped files once read)
-    df = frame_of(_joined_tables(pieces), tz=tz, release=lambda: [p.trim() for p in pieces])
+    df = frame_of(_joined_tables(pieces), tz=tz, release=partial(_trim, pieces))
     df = filter_time(df, since=since, until=until, tz=tz)
     pa.default_memory_pool().release_unused()
     df.attrs["issues"] = Issues(issues)
@@ -193,6 +194,11 @@ def _joined_tables(pieces: list[Piece]) -> pa.Table:
     for piece in pieces:
         piece.table = RAW_SCHEMA.empty_table()
     return table
+
+
+def _trim(pieces: list[Piece]) -> None:
+    for piece in pieces:
+        piece.trim()
 
 
 def _is_regular(path: os.PathLike) -> bool:
