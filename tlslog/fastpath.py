@@ -185,6 +185,7 @@ _DELIVERY = _rule_pattern("delivery", {})
 # lines the syslog envelope may take first: rfc5424 wants "<", FortiMail "date=" / "time="
 _SYSLOG_START = "^[A-Z0-9]"
 _INTEGER = "^-?[0-9]{1,18}$"
+_REPLY_START = "^[2-5]"  # where a reply code can be (values._REPLY); other texts have none
 
 
 # -- public ------------------------------------------------------------------------------------------
@@ -519,13 +520,8 @@ def _cut(tail: pa.Array, terminal: str) -> tuple[pa.Array, pa.Array]:
 
 def _map_unique(a: pa.Array, fn: Callable[[Any], Any], type_: pa.DataType) -> pa.Array:
     """``fn`` of every value, computed once per distinct value (nulls become ``fn(None)``)."""
-    enc = a.dictionary_encode()
-    values = [fn(v) for v in enc.dictionary.to_pylist()]
-    mapped = pa.array(values, type=type_)
-    out = mapped.take(enc.indices)
-    if a.null_count:
-        out = pc.if_else(a.is_valid(), out, pa.scalar(fn(None), type_))
-    return out
+    enc = pc.dictionary_encode(a, null_encoding="encode")
+    return pa.array([fn(v) for v in enc.dictionary.to_pylist()], type=type_).take(enc.indices)
 
 
 def _relays(relay: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -541,6 +537,7 @@ def _reply(text: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     """``parse_reply`` per row: the code depends on the first 14 characters only (the reply regex
     reads at most 13 and looks at one more); the bits of "encryption too weak" lines row by row."""
     head = pc.utf8_slice_codeunits(text, 0, 14)
+    head = pc.if_else(pc.match_substring_regex(head, _REPLY_START), head, pa.scalar(None, pa.string()))
     code = _map_unique(head, lambda t: grammar.parse_reply(t)[0], pa.int64())
     weak = pc.match_substring(text, "encryption too weak ").fill_null(False).to_numpy(zero_copy_only=False)
     required = np.full(len(text), None, dtype=object)
@@ -552,18 +549,23 @@ def _reply(text: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
 
 
 def _split_stat(text: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """``grammar.split_stat`` on a column: the first ``:`` or `` (`` splits word and rest."""
-    m = pc.extract_regex(text, r"^(?P<word>.*?)(?P<sep>:| \()(?P<rest>.*)$")
-    has = m.is_valid()
-    word = _none_if_empty(_strip(pc.struct_field(m, "word")))
-    rest = _strip(pc.struct_field(m, "rest"))
-    paren = pc.equal(pc.struct_field(m, "sep"), " (")
-    rest = pc.if_else(paren, pc.replace_substring_regex(rest, r"\)$", ""), rest)
-    rest = _none_if_empty(rest)
+    """``grammar.split_stat`` on a column of ASCII texts: the first ``:`` or `` (`` splits word and rest."""
+    colon = pc.find_substring(text, ":").fill_null(-1).to_numpy(zero_copy_only=False)
+    paren = pc.find_substring(text, " (").fill_null(-1).to_numpy(zero_copy_only=False)
+    by_colon = (colon >= 0) & ((paren < 0) | (colon < paren))
+    has = by_colon | (paren >= 0)
+    at = np.where(by_colon, colon, np.maximum(paren, 0))
+    starts, ends, data = textarrays.bounds(text)
+    word = _none_if_empty(_strip(textarrays.view(data, starts, at, valid=has)))
+    rest_start = np.where(has, starts + at + np.where(by_colon, 1, 2), ends)
+    rest = _strip(textarrays.view(data, rest_start, ends - rest_start, valid=has))
+    paren_first = pa.array(has & ~by_colon)
+    rest = _none_if_empty(pc.if_else(paren_first, pc.replace_substring_regex(rest, r"\)$", ""), rest))
     empty = pc.or_(text.is_null(), pc.equal(text, "")).fill_null(True)
     null = pa.scalar(None, pa.string())
-    stat = pc.if_else(empty, null, pc.if_else(has, word, _strip(text)))
-    stat_text = pc.if_else(pc.or_(empty, pc.invert(has)).fill_null(True), null, rest)
+    split = pa.array(has)
+    stat = pc.if_else(empty, null, pc.if_else(split, word, _strip(text)))
+    stat_text = pc.if_else(pc.or_(empty, pc.invert(split)), null, rest)
     return stat, stat_text
 
 
@@ -674,11 +676,11 @@ def _split_fields(msg: pa.Array, spec: _Fields) -> tuple[np.ndarray, dict[str, p
     first = np.zeros(n, dtype=np.int64)
     np.cumsum(counts[:-1], out=first[1:])
     at = np.arange(m) - first[row]  # piece number within its row
-    keylike = pc.match_substring_regex(flat, _KEY).to_numpy(zero_copy_only=False)
     eq = np.maximum(pc.find_substring(flat, "=").to_numpy(zero_copy_only=False), 0)
     names = [spec.lead, spec.terminal, *spec.keys, *(k for k in spec.firsts if k not in spec.keys)]
+    # a piece with a known name before its first "=" is key-like (the names are letters and "_")
     code = pc.index_in(textarrays.view(data, starts, eq), value_set=pa.array(names)).fill_null(-1)
-    code = np.where(keylike, code.to_numpy(zero_copy_only=False), -1)
+    code = code.to_numpy(zero_copy_only=False)
     # the terminal: the first piece after the lead with its key
     term = np.full(n, -1, dtype=np.int64)
     t = np.flatnonzero((code == 1) & (at >= 1))
@@ -686,7 +688,9 @@ def _split_fields(msg: pa.Array, spec: _Fields) -> tuple[np.ndarray, dict[str, p
     term[row[t]] = t
     last = np.where(term >= 0, term - 1, first + counts - 1)  # the last piece before the terminal
     head = (at >= 1) & (np.arange(m) <= last[row])
-    fast = np.bincount(row[head & ~keylike], minlength=n) == 0
+    unknown = np.flatnonzero(head & (code < 0))
+    keylike = pc.match_substring_regex(flat.take(unknown), _KEY).to_numpy(zero_copy_only=False)
+    fast = np.bincount(row[unknown[~keylike]], minlength=n) == 0
     second = np.minimum(first + 1, m - 1)
     firsts = [names.index(k) for k in spec.firsts]
     fast &= (counts >= 2) & np.isin(code[second], firsts)
