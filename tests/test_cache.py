@@ -248,6 +248,8 @@ def test_row_groups_gather_the_batches_of_every_file(tmp_path, monkeypatch):
         file.seek(0)
         files.append(file)
     groups = list(cache_mod._row_groups(files))
+    for file in files:
+        file.close()
     assert [g.num_rows for g in groups[:3]] == [120, 80, 120]  # 4 batches of 30, then the rest of the file
     assert pa.concat_tables(groups).to_pylist() == table.to_pylist()
 

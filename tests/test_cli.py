@@ -125,7 +125,8 @@ class TestOnFakes:
         out = tmp_path / "d.csv"
         result = run("export", fakes, "--table", "deliveries", "-o", out)  # the suffix says csv
         assert result.exit_code == 0, result.output
-        rows = list(csv.DictReader(out.open()))
+        with out.open(newline="") as f:
+            rows = list(csv.DictReader(f))
         assert [r["recipient"] for r in rows] == ["bob@weak.example", "'" + fake.FORMULA]
         assert "wrote 2 rows" in result.stderr
 

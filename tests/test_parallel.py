@@ -70,6 +70,7 @@ def test_a_worker_process_sends_back_the_piece_it_read():
     head = worker.child.stdout.read()
     assert worker.child.wait() == 0
     piece = workers._received(head, worker.tables)
+    piece.drop_spill()
     worker.stop()
     assert not Path(worker.tables).exists()
     expected = workers.read_range(*task)
