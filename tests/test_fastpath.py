@@ -173,7 +173,7 @@ def test_mutated_lines_are_identical(lines):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=" :()abcS\t\x0b\x1c).,", max_size=30))
+@given(st.text(alphabet=" :()abcS\t\x0b\x1c).,é", max_size=30))
 def test_split_stat_column_matches_grammar(text):
     import pyarrow as pa
 
@@ -182,6 +182,30 @@ def test_split_stat_column_matches_grammar(text):
     stat, rest = _split_stat(pa.array([text, None]))
     assert (stat[0].as_py(), rest[0].as_py()) == grammar.split_stat(text)
     assert (stat[1].as_py(), rest[1].as_py()) == (None, None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789 -.(x", max_size=20))
+def test_reply_column_matches_grammar(text):
+    import pyarrow as pa
+
+    from tlslog import fastpath, values
+
+    assert values._REPLY.pattern.startswith("([2-5]") and fastpath._REPLY_START == "^[2-5]"
+    texts = [text, f"Sent ({text})", f"403 4.7.0 encryption too weak {text} less than 128", None]
+    code, required, actual = fastpath._reply(pa.array(texts, pa.string()))
+    assert list(zip(code.to_pylist(), required.to_pylist(), actual.to_pylist(), strict=True)) == [
+        grammar.parse_reply(t) for t in texts
+    ]
+
+
+def test_field_names_are_key_like():
+    """`_split_fields` takes a piece whose name before "=" is one of these as key-like without a test."""
+    from tlslog import fastpath
+
+    for spec in (fastpath._TO_FIELDS, fastpath._FROM_FIELDS):
+        for name in (spec.lead, spec.terminal, *spec.keys, *spec.firsts):
+            assert re.match(fastpath._KEY, name + "=")
 
 
 def test_prefilter_is_the_grammars():

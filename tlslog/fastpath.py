@@ -549,7 +549,7 @@ def _reply(text: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
 
 
 def _split_stat(text: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """``grammar.split_stat`` on a column of ASCII texts: the first ``:`` or `` (`` splits word and rest."""
+    """``grammar.split_stat`` on a column: the first ``:`` or `` (`` splits word and rest (byte offsets)."""
     colon = pc.find_substring(text, ":").fill_null(-1).to_numpy(zero_copy_only=False)
     paren = pc.find_substring(text, " (").fill_null(-1).to_numpy(zero_copy_only=False)
     by_colon = (colon >= 0) & ((paren < 0) | (colon < paren))
