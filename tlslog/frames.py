@@ -229,7 +229,6 @@ def frame_of(
     converted two at a time (Arrow and numpy let go of the GIL), each let go of once converted, and then
     ``release`` is called.
     """
-    table = table.unify_dictionaries()
     aware = table.column("aware").to_numpy(zero_copy_only=False).astype(bool) if table.num_rows else None
     n = table.num_rows
     raw = {name: table.column(name) for name in EVENT_FIELDS}
@@ -260,9 +259,11 @@ def frame_of(
 
 
 def _encoded(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """The dictionary and the codes (-1: missing) of a column whose chunks share one dictionary."""
+    """The dictionary and the codes (-1: missing) of a column."""
     if not pa.types.is_dictionary(values.type):
         values = pa.chunked_array([values.combine_chunks().dictionary_encode()])
+    elif values.num_chunks > 1:  # (unified here, column by column in frame_of's threads)
+        values = values.unify_dictionaries()
     if values.num_chunks == 0:
         return pa.array([], type=pa.string()), np.zeros(0, dtype=np.int32)
     codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in values.chunks])
