@@ -372,6 +372,36 @@ class TestOnSampleLogs:
         assert strict.exit_code == 1 and strict.stderr.startswith("error: ") and strict.stdout == ""
 
 
+def test_the_console_script_exits_with_the_commands_code_once_the_cache_is_written(tmp_path):
+    """`cli.run` leaves without tearing the interpreter down; the cache's background writes finish first."""
+    import subprocess
+    import sys
+
+    slow_cache = (  # the cache's write takes longer than the report
+        "import sys, time\n"
+        "from tlslog import cache, cli\n"
+        "write = cache.Cache._write_entry\n"
+        "cache.Cache._write_entry = lambda *a: (time.sleep(1), write(*a))\n"
+        "sys.argv[0] = 'tlslog'\n"
+        "cli.run()\n"
+    )
+
+    def tlslog(*args):
+        cmd = [sys.executable, "-c", slow_cache, *map(str, args)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    done = tlslog("summary", SAMPLE / "maillog", "--cache-dir", tmp_path / "c", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["lines"] > 0
+    assert list((tmp_path / "c").glob("*.parquet"))  # written in a thread, waited for
+    missing = tlslog("summary", tmp_path / "nothing-here")
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr.startswith("error: ")
+    assert tlslog("summary", "--no-such-option").returncode == 2
+    module = subprocess.run([sys.executable, "-m", "tlslog", "--version"], capture_output=True, text=True)
+    assert (module.returncode, module.stdout.split()[0]) == (0, "tlslog")
+
+
 def test_help_does_not_import_matplotlib():
     import subprocess
     import sys
