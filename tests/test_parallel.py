@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import subprocess
@@ -62,23 +63,47 @@ def test_worker_processes_give_the_sequential_frame(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(df, expected)
 
 
-def test_a_worker_process_sends_back_the_piece_it_read():
+def test_rotated_and_compressed_files_are_shared_out_and_give_the_sequential_frame(monkeypatch):
+    """Whole files (compressed, JSON) go to workers as tasks too, beside ranges of plain files."""
+    logs = str(ROOT / "sample_logs")
+    expected = read_log(logs, use_cache=False, jobs=1)
+    monkeypatch.setattr(workers, "MIN_RANGE", 20_000)
+    monkeypatch.setattr(frames, "MIN_RANGE", 20_000)
+    given, here = [], []
+    run, read_here = frames.run_parallel, workers.read_task
+    monkeypatch.setattr(frames, "run_parallel", lambda tasks, *a: given.extend(tasks) or run(tasks, *a))
+    monkeypatch.setattr(workers, "read_task", lambda task, **o: here.append(task) or read_here(task, **o))
+    done: list[int] = []
+    df = read_log(logs, use_cache=False, jobs=2, on_progress=done.append)
+    pd.testing.assert_frame_equal(df, expected)
+    assert df.attrs["stats"] == expected.attrs["stats"] and df.attrs["issues"] == expected.attrs["issues"]
+    assert sum(done) == df.attrs["stats"]["bytes"]
+    whole = [t.source.name for t in given if isinstance(t, workers.Whole)]
+    assert {Path(n).name for n in whole} == {"maillog.1.gz", "sm-mta.journal.json"}  # (plain ones: ranges)
+    assert 0 < len(here) < len(given)  # the calling process read some tasks, the worker the others
+
+
+def test_a_worker_process_sends_back_the_pieces_it_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(workers.tempfile, "tempdir", str(tmp_path))
     src = frames.sources.expand(str(MAILLOG))[0]
     task = (str(MAILLOG), src.name, src.reference, 1000, None, None)
-    worker = workers._start(task)
+    packed = frames.sources.expand(str(MAILLOG.with_name("maillog.1.gz")))[0]
+    worker = workers._start()
     assert worker is not None
-    head = worker.child.stdout.read()
-    assert worker.child.wait() == 0
-    piece = workers._received(head, worker.tables)
-    piece.drop_spill()
-    worker.stop()
-    assert not Path(worker.tables).exists()
-    expected = workers.read_range(*task)
-    assert piece.table.schema == expected.table.schema
-    assert piece.table.to_pylist() == expected.table.to_pylist()
-    assert (piece.issues, piece.lines, piece.bytes, piece.end) == (
-        expected.issues, expected.lines, expected.bytes, expected.end,
-    )  # fmt: skip
+    try:  # one task after another, a range and a whole compressed file
+        pieces = [worker.read(task, keep=True), worker.read(workers.Whole(packed, packed.reference))]
+    finally:
+        worker.stop()
+    assert list(tmp_path.iterdir()) == []  # (the kept tables file is open, no longer named)
+    expected = [workers.read_range(*task), workers.read_source(packed, packed.reference)]
+    for piece, wanted in zip(pieces, expected, strict=True):
+        assert piece is not None and piece.table.schema == wanted.table.schema
+        assert piece.table.to_pylist() == wanted.table.to_pylist() and piece.table.num_rows
+        assert (piece.issues, piece.lines, piece.bytes, piece.end) == (
+            wanted.issues, wanted.lines, wanted.bytes, wanted.end,
+        )  # fmt: skip
+    assert len(pieces[0].spill) == 1 and not pieces[1].spill
+    pieces[0].drop_spill()
 
 
 def test_workers_import_neither_pandas_nor_the_package_init():
@@ -92,7 +117,7 @@ def test_workers_import_neither_pandas_nor_the_package_init():
 
 
 def test_a_worker_that_cannot_start_is_replaced_by_reading_here(monkeypatch):
-    monkeypatch.setattr(workers, "_start", lambda task: None)
+    monkeypatch.setattr(workers, "_start", lambda: None)
     monkeypatch.setattr(workers, "MIN_RANGE", 20_000)
     src = frames.sources.expand(str(MAILLOG))[0]
     tasks = [(str(MAILLOG), src.name, src.reference, a, b, 0 if a == 0 else None)
@@ -102,20 +127,24 @@ def test_a_worker_that_cannot_start_is_replaced_by_reading_here(monkeypatch):
     assert workers.join(pieces).table.to_pylist() == whole.table.to_pylist()
 
 
-def test_the_first_range_leads_by_the_bytes_asked(monkeypatch):
+def test_ranges_shrink_toward_the_end_of_the_work(monkeypatch):
     monkeypatch.setattr(workers, "MIN_RANGE", 1000)
-    (a, b), (c, d) = workers.split_ranges(str(MAILLOG), 0, 2, lead=40_000)
     size = MAILLOG.stat().st_size
-    assert a == 0 and b == c and d is None
-    assert abs(b - (size + 40_000) / 2) < 2000  # within a line or two of the cut asked for
+    alone = [(b or size) - a for a, b in workers.split_ranges(str(MAILLOG), 0, 2)]
+    assert alone[0] == pytest.approx(size / 4, abs=2000)  # a quarter: half of what is left per process
+    assert all(a >= b - 1000 for a, b in itertools.pairwise(alone[:-1]))  # (lines are cut whole)
+    assert 500 <= alone[-1] < 3000
+    more = [(b or size) - a for a, b in workers.split_ranges(str(MAILLOG), 0, 2, after=10 * size)]
+    assert len(more) < len(alone) and more[0] > alone[0]  # more work after it: larger ranges
 
 
 def test_workers_are_stopped_when_the_calling_process_fails(monkeypatch, tmp_path):
     sleeper = []
 
-    def start(task):
-        sleeper.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
-        return workers._Worker(sleeper[-1], str(tmp_path / "tables"))
+    def start():
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+        sleeper.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], **pipes))
+        return workers._Worker(sleeper[-1])
 
     def fail(*task, **options):
         raise KeyboardInterrupt  # e.g. a notebook interrupt while the calling process reads its range
@@ -123,7 +152,7 @@ def test_workers_are_stopped_when_the_calling_process_fails(monkeypatch, tmp_pat
     monkeypatch.setattr(workers, "_start", start)
     monkeypatch.setattr(workers, "read_range", fail)
     with pytest.raises(KeyboardInterrupt):
-        workers.run_parallel([("a",), ("b",)], 2)
+        workers.run_parallel([("a",), ("b",), ("c",)], 2)
     assert sleeper and sleeper[0].poll() is not None  # killed and reaped, not left running
 
 
@@ -131,9 +160,12 @@ def test_workers_do_not_import_from_the_working_directory(tmp_path, monkeypatch)
     (tmp_path / "json.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
     monkeypatch.chdir(tmp_path)
     src = frames.sources.expand(str(MAILLOG))[0]
-    worker = workers._start((str(MAILLOG), src.name, src.reference, 1000, None, None))
-    assert worker is not None and worker.child.stdout.read() and worker.child.wait() == 0
-    worker.stop()
+    worker = workers._start()
+    assert worker is not None
+    try:
+        assert worker.read((str(MAILLOG), src.name, src.reference, 1000, None, None)) is not None
+    finally:
+        worker.stop()
     assert not (tmp_path / "ran").exists()
 
 
@@ -149,12 +181,18 @@ def test_ranges_cut_at_line_starts_after_a_long_run_without_newlines(tmp_path, m
 
 def test_a_hung_worker_is_stopped_and_its_range_read_here(monkeypatch, tmp_path):
     monkeypatch.setattr(workers, "WORKER_TIMEOUT", 0.5)
-    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], **pipes)
+    monkeypatch.setattr(workers, "_start", lambda: workers._Worker(hung))
     src = frames.sources.expand(str(MAILLOG))[0]
-    task = (str(MAILLOG), src.name, src.reference, 1000, None, None)
-    piece = workers._finish(workers._Worker(hung, str(tmp_path / "tables")), task)
+    cut = MAILLOG.read_bytes().index(b"\n", 1000) + 1
+    tasks = [
+        (str(MAILLOG), src.name, src.reference, 0, cut, 0),
+        (str(MAILLOG), src.name, src.reference, cut, None, None),
+    ]
+    pieces = workers.run_parallel(tasks, 2)
     assert hung.poll() is not None
-    assert piece.table.to_pylist() == workers.read_range(*task).table.to_pylist()
+    assert workers.join(pieces).table.to_pylist() == workers.read_source(src, src.reference).table.to_pylist()
 
 
 def test_received_text_columns_own_their_memory():
@@ -174,7 +212,11 @@ def test_received_text_columns_own_their_memory():
 def test_a_worker_with_nothing_to_read_sends_an_empty_piece():
     src = frames.sources.expand(str(MAILLOG))[0]
     task = (str(MAILLOG), src.name, src.reference, MAILLOG.stat().st_size, None, None)
-    piece = workers._finish(workers._start(task), task)
+    worker = workers._start()
+    try:
+        piece = worker.read(task)
+    finally:
+        worker.stop()
     assert piece.table.num_rows == 0 and piece.table.schema == workers.RAW_SCHEMA and piece.lines == 0
 
 
@@ -190,22 +232,31 @@ def test_a_worker_sends_its_batches_as_they_are_parsed(monkeypatch):
     assert pa.concat_tables(sent).to_pylist() == workers.read_range(*task).table.to_pylist()
 
 
-def test_a_worker_whose_tables_are_cut_short_is_replaced_by_a_read_here(tmp_path):
+def test_a_worker_whose_tables_are_cut_short_gives_no_piece(tmp_path, monkeypatch):
+    """(`run_parallel` then reads the task here, as for a hung worker.)"""
+    monkeypatch.setattr(workers.tempfile, "tempdir", str(tmp_path))
     src = frames.sources.expand(str(MAILLOG))[0]
     task = (str(MAILLOG), src.name, src.reference, 0, None, 0)
-    expected = workers.read_range(*task)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, workers.RAW_SCHEMA) as writer:
-        writer.write_table(expected.table)
-    tables = tmp_path / "tables"
-    tables.write_bytes(sink.getvalue().to_pybytes()[:5000])  # a disk that filled up, say
+        writer.write_table(workers.read_range(*task).table)
+    cut = sink.getvalue().to_pybytes()[:5000]  # a disk that filled up, say
     head = pickle.dumps(workers.Piece(workers.RAW_SCHEMA.empty_table()))
-    child = subprocess.Popen(
-        [sys.executable, "-c", f"import sys; sys.stdout.buffer.write({head!r})"], stdout=subprocess.PIPE
+    fake = (  # writes the tables cut short, then a piece that looks fine
+        "import pickle, sys\n"
+        "task, tables = pickle.load(sys.stdin.buffer)\n"
+        f"open(tables, 'wb').write({cut!r})\n"
+        f"sys.stdout.buffer.write({head!r})\n"
+        "sys.stdout.buffer.flush()\n"
+        "sys.stdin.read()\n"
     )
-    piece = workers._finish(workers._Worker(child, str(tables)), task)
-    assert piece.table.to_pylist() == expected.table.to_pylist() and piece.lines == expected.lines
-    assert not tables.exists()
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+    worker = workers._Worker(subprocess.Popen([sys.executable, "-c", fake], **pipes))
+    try:
+        assert worker.read(task, keep=True) is None
+    finally:
+        worker.stop()
+    assert worker.child.poll() is not None and list(tmp_path.iterdir()) == []
 
 
 def test_no_worker_file_is_left_behind(tmp_path, monkeypatch):
@@ -226,9 +277,7 @@ def test_a_killed_runs_worker_files_are_removed_later(tmp_path, monkeypatch):
         f.write_bytes(b"tables")
     os.utime(stale, (1, 1))
     os.utime(other, (1, 1))
-    src = frames.sources.expand(str(MAILLOG))[0]
-    task = (str(MAILLOG), src.name, src.reference, 1000, None, None)
-    workers._finish(workers._start(task), task)
+    workers._start().stop()
     assert not stale.exists() and fresh.exists() and other.exists()
 
 

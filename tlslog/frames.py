@@ -28,7 +28,7 @@ from .cache import Cache, Identity, identity
 from .fastpath import RAW_SCHEMA, raw_table
 from .parse import reference_time
 from .records import EVENT_FIELDS, TLS_VERSIONS, Event, Issues, ParseIssue, StrictParseError
-from .workers import LEAD, MIN_RANGE, Piece, join, plain_text, read_source, run_parallel, split_ranges
+from .workers import MIN_RANGE, Piece, Task, Whole, join, plain_text, read_source, run_parallel, split_ranges
 
 CATEGORY_COLUMNS = (
     "kind", "host", "program", "direction", "verify", "cipher", "mailer", "stat", "proto", "daemon",
@@ -135,7 +135,9 @@ def _read_pieces(
     spill = cache.folder if cache is not None else None  # parsed batches also go to files there
     done: dict[int, Piece] = {}
     hits: set[int] = set()
-    tasks: list[tuple[int, tuple]] = []  # (source number, read_range arguments)
+    tasks: list[tuple[int, Task]] = []  # (source number, task), in the order they are taken
+    whole: list[tuple[int, sources.Source, datetime]] = []  # files a worker may read
+    to_split: list[tuple[int, sources.Source, datetime]] = []  # large plain files, cut into ranges
     kept: dict[int, Piece] = {}  # cached beginnings of grown files
     before: dict[int, Identity | None] = {}  # each file as it was before it was read
     for n, src in enumerate(found):
@@ -159,18 +161,24 @@ def _read_pieces(
                 on_progress(hit.piece.bytes)
             tasks.append((n, (str(src.path), src.name, reference, hit.piece.end, None, hit.piece.lines)))
         elif plain and jobs > 1 and (src.size or 0) >= 2 * MIN_RANGE:
-            ranges = split_ranges(str(src.path), 0, jobs, LEAD)
-            tasks += [
-                (n, (str(src.path), src.name, reference, a, b, 0 if a == 0 else None)) for a, b in ranges
-            ]
+            to_split.append((n, src, reference))
+        elif regular and jobs > 1 and _text_size(src, plain) >= MIN_RANGE:
+            whole.append((n, src, reference))
         else:
             # spilled only when the table is big enough to matter: one open file per log otherwise
             big = n in before and (src.size or 0) >= MIN_RANGE
             done[n] = read_source(src, reference, on_progress, spill if big else None)
-    results = run_parallel([t for _, t in tasks], jobs, spill)
-    for piece in results:
-        if on_progress is not None and piece.bytes:
-            on_progress(piece.bytes)
+    # the files that cannot be cut first, the largest first; then ranges that shrink toward the end
+    whole.sort(key=lambda w: -_text_size(w[1], False))
+    tasks += [(n, Whole(src, reference)) for n, src, reference in whole]
+    after = sum(src.size or 0 for _, src, _ in to_split)
+    for n, src, reference in to_split:
+        after -= src.size or 0
+        tasks += [
+            (n, (str(src.path), src.name, reference, a, b, 0 if a == 0 else None))
+            for a, b in split_ranges(str(src.path), 0, jobs, after)
+        ]
+    results = run_parallel([t for _, t in tasks], jobs, spill, on_progress)
     by_source: dict[int, list[Piece]] = {}
     for (n, _), piece in zip(tasks, results, strict=True):
         by_source.setdefault(n, []).append(piece)
@@ -199,6 +207,14 @@ def _joined_tables(pieces: list[Piece]) -> pa.Table:
 def _trim(pieces: list[Piece]) -> None:
     for piece in pieces:
         piece.trim()
+
+
+_PACKED = 4  #: a compressed log holds at least this many times its size in text
+
+
+def _text_size(src: sources.Source, plain: bool) -> int:
+    """About how much text a file holds (at least)."""
+    return (src.size or 0) * (1 if plain else _PACKED)
 
 
 def _is_regular(path: os.PathLike) -> bool:

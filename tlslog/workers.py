@@ -30,13 +30,15 @@ from .fastpath import RAW_SCHEMA, parse_block
 from .fileid import remove_stale_tmp
 from .records import InputError, ParseIssue
 
-__all__ = ["Piece", "join", "let_go", "read_range", "read_source", "run_parallel", "serve", "split_ranges"]
+__all__ = [
+    "Piece", "Task", "Whole", "join", "let_go", "read_range", "read_source", "read_task", "run_parallel",
+    "serve", "split_ranges",
+]  # fmt: skip
 
 BATCH = 100_000  #: lines parsed per columnar call
 BATCH_BYTES = 256 << 20  #: or fewer: an Arrow string array holds at most 2 GiB
 MIN_RANGE = 8 << 20  #: smallest byte range worth a worker process
-LEAD = 8 << 20  #: bytes more for the calling process's range: about what it reads while a worker starts
-WORKER_TIMEOUT = 300  #: seconds a worker may take before it is stopped and its range read here instead
+WORKER_TIMEOUT = 300  #: seconds a worker may take over a task before it is stopped and the task read here
 
 
 @dataclass
@@ -159,10 +161,12 @@ def read_source(
     reference: datetime,
     on_progress: Callable[[int], None] | None = None,
     spill: str | os.PathLike | None = None,
+    send: Callable[[pa.Table], Any] | None = None,
 ) -> Piece:
     """The whole source (plain, compressed, JSON, stdin) as one piece, exactly as `iter_events` reads it.
 
-    With ``spill`` (a folder), the batches also go to a temporary file there (`Piece.spill`).
+    With ``spill`` (a folder), the batches also go to a temporary file there (`Piece.spill`); with
+    ``send``, each batch's table goes there once parsed, and the piece's own table is empty.
     """
     issues: list[tuple[int, int, ParseIssue]] = []
     consumed = [0]
@@ -180,7 +184,8 @@ def read_source(
     blocks = sources.read_blocks(source, progress, on_issue)
     tables: list[pa.Table] = []
     spilled = _Spill(spill)
-    lines = _parse_blocks(blocks, source.name, reference, 0, issues, consumed, _both(tables.append, spilled))
+    keep = _both(send or tables.append, spilled)
+    lines = _parse_blocks(blocks, source.name, reference, 0, issues, consumed, keep)
     end, complete = _ending(source) if plain_text(source.path or "") else (0, False)
     piece = Piece(_concat(tables), issues, lines, nbytes[0], end, complete, spill=spilled.done())
     piece.source_issues = any(kind == 0 for _, kind, _ in issues)
@@ -296,17 +301,40 @@ def read_range(
     return piece
 
 
-def split_ranges(path: str, start: int, parts: int, lead: int = 0) -> list[tuple[int, int | None]]:
-    """Cut a plain file from ``start`` into about ``parts`` byte ranges at line boundaries; the first
-    is ``lead`` bytes longer than the others (the calling process reads it while workers start)."""
+@dataclass(frozen=True)
+class Whole:
+    """A task for `run_parallel`: a whole file (a compressed one, say), read by `read_source`."""
+
+    source: sources.Source
+    reference: datetime
+
+
+Task = tuple | Whole  #: `read_range`'s arguments, or a whole file
+
+
+def read_task(task: Task, **options: Any) -> Piece:
+    """`read_range` or `read_source` of a task, with their keyword options (``spill``, ``send``)."""
+    if isinstance(task, Whole):
+        return read_source(task.source, task.reference, **options)
+    return read_range(*task, **options)
+
+
+def split_ranges(path: str, start: int, parts: int, after: int = 0) -> list[tuple[int, int | None]]:
+    """Cut a plain file from ``start`` into byte ranges at line boundaries, for ``parts`` processes that
+    each take the next range when done (`run_parallel`).
+
+    Each range is a ``2 * parts``-th of what is left to read (the rest of this file and ``after`` bytes
+    of other work after it), and at least `MIN_RANGE`: ranges shrink toward the end, so the processes
+    finish together however fast each one turns out to be.
+    """
     size = os.path.getsize(path)
-    parts = max(parts, 1)
-    lead = min(lead, (size - start) // parts) if parts > 1 else 0
-    step = max(MIN_RANGE, (size - start - lead) // parts + 1)
     cuts = [start]
     with open(path, "rb") as f:
-        at = start + step + lead
-        while at < size:
+        at = start
+        while True:
+            at += max(MIN_RANGE, (size - at + after) // (2 * max(parts, 1)))
+            if at + MIN_RANGE // 2 >= size:  # (a short end goes with the range before)
+                break
             f.seek(at)
             rest = f.readline(decoding.MAX_LINE)  # a run of bytes without a newline is never read whole
             while rest and not rest.endswith(b"\n"):
@@ -318,7 +346,6 @@ def split_ranges(path: str, start: int, parts: int, lead: int = 0) -> list[tuple
             if at >= size:
                 break
             cuts.append(at)
-            at += step
     return [(a, b) for a, b in zip(cuts, [*cuts[1:], None], strict=True)]
 
 
@@ -347,30 +374,65 @@ def join(pieces: Sequence[Piece]) -> Piece:
     return out
 
 
-def run_parallel(tasks: Sequence[tuple], jobs: int, spill: str | os.PathLike | None = None) -> list[Piece]:
-    """`read_range` for every task, ``jobs`` at a time: the calling process reads one, worker processes
-    the others.
+def run_parallel(
+    tasks: Sequence[Task],
+    jobs: int,
+    spill: str | os.PathLike | None = None,
+    on_progress: Callable[[int], Any] | None = None,
+) -> list[Piece]:
+    """`read_task` for every task, in the calling process and ``jobs - 1`` worker processes, each taking
+    the next task as it is done (so none waits long at the end for another); the pieces in task order.
+    ``on_progress`` is given each piece's bytes as it is done.
 
     Workers are fresh interpreters that import only the parsing modules (not pandas, not the calling
-    script); each writes its tables to a temporary file as it parses (Arrow IPC, mapped here when it is
-    done) and its counts and issues to a pipe. A worker that fails is replaced by reading its
-    range here, so the result never depends on whether workers could start. With ``spill`` (a folder),
-    each piece has its `Piece.spill`.
+    script); each writes a task's tables to a temporary file as it parses (Arrow IPC, mapped here when it
+    is done) and the piece's counts and issues to a pipe. A task whose worker failed, hung or could not
+    start is read here, so the result never depends on the workers. With ``spill`` (a folder), each piece
+    has its `Piece.spill`.
     """
+    pieces: list[Piece | None] = [None] * len(tasks)
+    queue = iter(range(len(tasks)))
+    lock = threading.Lock()
+
+    def take() -> int | None:
+        with lock:
+            return next(queue, None)
+
+    def done(k: int, piece: Piece | None) -> None:
+        pieces[k] = piece
+        if piece is not None and on_progress is not None and piece.bytes:
+            with lock:
+                on_progress(piece.bytes)
+
+    def feed(worker: _Worker) -> None:
+        while (k := take()) is not None:
+            done(k, worker.read(tasks[k], keep=spill is not None))
+            if pieces[k] is None:  # the worker is gone: its task is read here, the rest shared out here
+                return
+
     if jobs <= 1 or len(tasks) <= 1:
-        return [read_range(*t, spill=spill) for t in tasks]
-    out: list[Piece] = []
-    for at in range(0, len(tasks), jobs):
-        group = tasks[at : at + jobs]
-        children = [_start(t) for t in group[1:]]
-        try:
-            out.append(read_range(*group[0], spill=spill))
-            out += [_finish(child, t, spill) for child, t in zip(children, group[1:], strict=True)]
-        finally:  # an interrupt (a notebook's too) or an error here must not leave workers behind
-            for child in children:
-                if child is not None:
-                    child.stop()
-    return out
+        for k, task in enumerate(tasks):
+            done(k, read_task(task, spill=spill))
+        return [p for p in pieces if p is not None]
+
+    workers = [w for w in (_start() for _ in range(min(jobs, len(tasks)) - 1)) if w is not None]
+    feeders = [threading.Thread(target=feed, args=(w,), name="tlslog-feed", daemon=True) for w in workers]
+    try:
+        for feeder in feeders:
+            feeder.start()
+        while (k := take()) is not None:
+            done(k, read_task(tasks[k], spill=spill))
+        for feeder in feeders:
+            feeder.join()
+    finally:  # an interrupt (a notebook's too) or an error here must not leave workers behind
+        for worker in workers:
+            worker.stop()
+        for feeder in feeders:
+            feeder.join()  # (at once: a stopped worker's task fails)
+    for k, task in enumerate(tasks):
+        if pieces[k] is None:
+            done(k, read_task(task, spill=spill))
+    return [p for p in pieces if p is not None]
 
 
 _PACKAGE = __name__.rpartition(".")[0]
@@ -393,11 +455,33 @@ _SCRATCH_PREFIX, _SCRATCH_SUFFIX = "tlslog-", ".arrows"  #: a worker's tables fi
 
 @dataclass
 class _Worker:
-    """A worker process and the file it writes its tables to, batch by batch as it parses (so it holds
-    one batch at a time, and nothing waits for a pipe to drain once the range is parsed)."""
+    """A worker process, handed one task at a time (`read`) until it is stopped."""
 
     child: subprocess.Popen
-    tables: str  #: an Arrow IPC stream, memory-mapped here once the worker is done
+
+    def read(self, task: Task, keep: bool = False) -> Piece | None:
+        """The worker's piece of a task (with ``keep``, `Piece.spill` open on its tables), or None when
+        the worker failed or took longer than `WORKER_TIMEOUT` (it is then stopped)."""
+        try:
+            fd, tables = tempfile.mkstemp(prefix=_SCRATCH_PREFIX, suffix=_SCRATCH_SUFFIX)
+            os.close(fd)
+        except OSError:
+            self.stop()
+            return None
+        watchdog = threading.Timer(WORKER_TIMEOUT, self.child.kill)
+        watchdog.start()
+        try:
+            assert self.child.stdin is not None and self.child.stdout is not None
+            pickle.dump((task, tables), self.child.stdin)
+            self.child.stdin.flush()
+            return _received(pickle.load(self.child.stdout), tables, keep)
+        except (OSError, ValueError, TypeError, EOFError, pickle.PickleError, pa.ArrowException):
+            self.stop()
+            return None
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(OSError):
+                os.unlink(tables)  # (what is mapped or open stays readable)
 
     def stop(self) -> None:
         if self.child.poll() is None:
@@ -405,36 +489,23 @@ class _Worker:
             self.child.wait()
         for pipe in (self.child.stdin, self.child.stdout):
             if pipe is not None:
-                pipe.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.tables)
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
-def _start(task: tuple) -> _Worker | None:
-    scratch = Path(tempfile.gettempdir())
-    remove_stale_tmp(scratch, pattern=f"{_SCRATCH_PREFIX}*{_SCRATCH_SUFFIX}")  # a killed run's
-    try:
-        fd, tables = tempfile.mkstemp(prefix=_SCRATCH_PREFIX, suffix=_SCRATCH_SUFFIX, dir=scratch)
-        os.close(fd)
-    except OSError:
-        return None
+def _start() -> _Worker | None:
+    """A worker process waiting for its first task, or None when none can be started."""
+    remove_stale_tmp(
+        Path(tempfile.gettempdir()), pattern=f"{_SCRATCH_PREFIX}*{_SCRATCH_SUFFIX}"
+    )  # a killed run's
     try:
         child = subprocess.Popen(
             [sys.executable, "-P", "-c", _BOOT, *_worker_args()],  # -P: no modules from the working directory
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )  # fmt: skip
     except (OSError, ValueError):
-        os.unlink(tables)
         return None
-    worker = _Worker(child, tables)
-    try:
-        assert child.stdin is not None
-        child.stdin.write(pickle.dumps((task, tables)))
-        child.stdin.close()
-    except (OSError, ValueError, TypeError, pickle.PicklingError):
-        worker.stop()
-        return None
-    return worker
+    return _Worker(child)
 
 
 def _worker_args() -> list[str]:
@@ -442,40 +513,25 @@ def _worker_args() -> list[str]:
     return [os.path.dirname(os.path.abspath(__file__)), _PACKAGE]
 
 
-def _finish(worker: _Worker | None, task: tuple, spill: str | os.PathLike | None = None) -> Piece:
-    """The worker's piece; its range read here when the worker failed or hung (`WORKER_TIMEOUT`)."""
-    if worker is not None:
-        child = worker.child
-        assert child.stdout is not None
-        watchdog = threading.Timer(WORKER_TIMEOUT, child.kill)  # a hung worker: its range is read here
-        watchdog.start()
-        try:
-            head = child.stdout.read()
-            if child.wait() == 0:
-                return _received(head, worker.tables, keep=spill is not None)
-        except (OSError, ValueError, EOFError, pickle.UnpicklingError, pa.ArrowException):
-            pass
-        finally:
-            watchdog.cancel()
-            worker.stop()
-    return read_range(*task, spill=spill)
-
-
 def serve() -> None:
-    """A worker's main: a pickled (`read_range` task, file name) on stdin; its tables go to the file as
-    an Arrow IPC stream as they are parsed, and the piece (counts and issues, table empty) to stdout."""
-    task, tables = pickle.load(sys.stdin.buffer)
-    with pa.OSFile(tables, "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
-        piece = read_range(*task, send=writer.write_table)
-    pickle.dump(piece, sys.stdout.buffer)
-    sys.stdout.buffer.flush()
+    """A worker's main: pickled (task, file name) pairs on stdin until it is closed. A task's tables go
+    to its file as an Arrow IPC stream as they are parsed, then its piece (counts and issues, table
+    empty) to stdout."""
+    while True:
+        try:
+            task, tables = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return
+        with pa.OSFile(tables, "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
+            piece = read_task(task, send=writer.write_table)
+        pickle.dump(piece, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
 
 
-def _received(head: bytes, tables: str, keep: bool = True) -> Piece:
-    """A worker's piece from its pickled head and its tables' file: mapped, not read (`Piece.mapped`;
-    the mapping is closed when the table's buffers are let go of), and with ``keep``, left open for the
-    cache to write from (`Piece.spill`)."""
-    piece = pickle.loads(head)
+def _received(piece: Piece, tables: str, keep: bool = True) -> Piece:
+    """A worker's piece (its table empty) with the table from its tables' file: mapped, not read
+    (`Piece.mapped`; the mapping is closed when the table's buffers are let go of), and with ``keep``,
+    left open for the cache to write from (`Piece.spill`)."""
     with open(tables, "rb") as file:
         mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)  # (holds its own descriptor)
         table = pa.ipc.open_stream(pa.BufferReader(pa.py_buffer(mapping))).read_all()
