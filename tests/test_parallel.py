@@ -7,6 +7,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -74,10 +75,17 @@ def test_rotated_and_compressed_files_are_shared_out_and_give_the_sequential_fra
     monkeypatch.setattr(frames, "run_parallel", lambda tasks, *a: given.extend(tasks) or run(tasks, *a))
     monkeypatch.setattr(workers, "read_task", lambda task, **o: here.append(task) or read_here(task, **o))
     done: list[int] = []
-    df = read_log(logs, use_cache=False, jobs=2, on_progress=done.append)
+    threads = set()
+
+    def progress(n: int) -> None:
+        threads.add(threading.current_thread())
+        done.append(n)
+
+    df = read_log(logs, use_cache=False, jobs=2, on_progress=progress)
     pd.testing.assert_frame_equal(df, expected)
     assert df.attrs["stats"] == expected.attrs["stats"] and df.attrs["issues"] == expected.attrs["issues"]
     assert sum(done) == df.attrs["stats"]["bytes"]
+    assert threads == {threading.main_thread()}  # never from the threads that talk to workers
     whole = [t.source.name for t in given if isinstance(t, workers.Whole)]
     assert {Path(n).name for n in whole} == {"maillog.1.gz", "sm-mta.journal.json"}  # (plain ones: ranges)
     assert 0 < len(here) < len(given)  # the calling process read some tasks, the worker the others
@@ -193,6 +201,37 @@ def test_a_hung_worker_is_stopped_and_its_range_read_here(monkeypatch, tmp_path)
     pieces = workers.run_parallel(tasks, 2)
     assert hung.poll() is not None
     assert workers.join(pieces).table.to_pylist() == workers.read_source(src, src.reference).table.to_pylist()
+
+
+def test_a_slow_worker_that_keeps_writing_is_not_stopped(monkeypatch, tmp_path):
+    monkeypatch.setattr(workers, "WORKER_TIMEOUT", 0.5)
+    src = frames.sources.expand(str(MAILLOG))[0]
+    task = (str(MAILLOG), src.name, src.reference, 0, None, 0)
+    expected = workers.read_range(*task)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, workers.RAW_SCHEMA) as writer:
+        writer.write_table(expected.table)
+    stream = tmp_path / "stream"
+    stream.write_bytes(sink.getvalue().to_pybytes())
+    expected.table = workers.RAW_SCHEMA.empty_table()
+    slow = (  # two seconds for the task, writing a little every 0.2 s
+        "import pickle, sys, time\n"
+        "task, tables = pickle.load(sys.stdin.buffer)\n"
+        f"data = open({str(stream)!r}, 'rb').read()\n"
+        "with open(tables, 'wb') as f:\n"
+        "    for i in range(10):\n"
+        "        f.write(data[i * len(data) // 10 : (i + 1) * len(data) // 10]); f.flush(); time.sleep(0.2)\n"
+        f"sys.stdout.buffer.write({pickle.dumps(expected)!r})\n"
+        "sys.stdout.buffer.flush()\n"
+        "sys.stdin.read()\n"
+    )
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+    worker = workers._Worker(subprocess.Popen([sys.executable, "-c", slow], **pipes))
+    try:
+        piece = worker.read(task)
+    finally:
+        worker.stop()
+    assert piece is not None and piece.table.to_pylist() == workers.read_range(*task).table.to_pylist()
 
 
 def test_received_text_columns_own_their_memory():

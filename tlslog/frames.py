@@ -136,7 +136,7 @@ def _read_pieces(
     done: dict[int, Piece] = {}
     hits: set[int] = set()
     tasks: list[tuple[int, Task]] = []  # (source number, task), in the order they are taken
-    whole: list[tuple[int, sources.Source, datetime]] = []  # files a worker may read
+    whole: list[tuple[int, sources.Source, datetime, int]] = []  # files a worker may read, and their text
     to_split: list[tuple[int, sources.Source, datetime]] = []  # large plain files, cut into ranges
     kept: dict[int, Piece] = {}  # cached beginnings of grown files
     before: dict[int, Identity | None] = {}  # each file as it was before it was read
@@ -162,15 +162,15 @@ def _read_pieces(
             tasks.append((n, (str(src.path), src.name, reference, hit.piece.end, None, hit.piece.lines)))
         elif plain and jobs > 1 and (src.size or 0) >= 2 * MIN_RANGE:
             to_split.append((n, src, reference))
-        elif regular and jobs > 1 and _text_size(src, plain) >= MIN_RANGE:
-            whole.append((n, src, reference))
+        elif regular and jobs > 1 and (src.size or 0) >= MIN_RANGE:
+            whole.append((n, src, reference, (src.size or 0) * (1 if plain else _PACKED)))
         else:
             # spilled only when the table is big enough to matter: one open file per log otherwise
             big = n in before and (src.size or 0) >= MIN_RANGE
             done[n] = read_source(src, reference, on_progress, spill if big else None)
     # the files that cannot be cut first, the largest first; then ranges that shrink toward the end
-    whole.sort(key=lambda w: -_text_size(w[1], False))
-    tasks += [(n, Whole(src, reference)) for n, src, reference in whole]
+    whole.sort(key=lambda w: -w[3])
+    tasks += [(n, Whole(src, reference)) for n, src, reference, _ in whole]
     after = sum(src.size or 0 for _, src, _ in to_split)
     for n, src, reference in to_split:
         after -= src.size or 0
@@ -209,12 +209,7 @@ def _trim(pieces: list[Piece]) -> None:
         piece.trim()
 
 
-_PACKED = 4  #: a compressed log holds at least this many times its size in text
-
-
-def _text_size(src: sources.Source, plain: bool) -> int:
-    """About how much text a file holds (at least)."""
-    return (src.size or 0) * (1 if plain else _PACKED)
+_PACKED = 4  #: a file that is not plain text counts as this many times its size (compressed ones hold more)
 
 
 def _is_regular(path: os.PathLike) -> bool:

@@ -38,7 +38,7 @@ __all__ = [
 BATCH = 100_000  #: lines parsed per columnar call
 BATCH_BYTES = 256 << 20  #: or fewer: an Arrow string array holds at most 2 GiB
 MIN_RANGE = 8 << 20  #: smallest byte range worth a worker process
-WORKER_TIMEOUT = 300  #: seconds a worker may take over a task before it is stopped and the task read here
+WORKER_TIMEOUT = 300  #: seconds a worker may write nothing before it is stopped and its task read here
 
 
 @dataclass
@@ -382,7 +382,8 @@ def run_parallel(
 ) -> list[Piece]:
     """`read_task` for every task, in the calling process and ``jobs - 1`` worker processes, each taking
     the next task as it is done (so none waits long at the end for another); the pieces in task order.
-    ``on_progress`` is given each piece's bytes as it is done.
+    ``on_progress`` is given the bytes of the pieces done, always in the calling thread (a worker's as
+    soon as the calling process is between two tasks of its own).
 
     Workers are fresh interpreters that import only the parsing modules (not pandas, not the calling
     script); each writes a task's tables to a temporary file as it parses (Arrow IPC, mapped here when it
@@ -393,26 +394,34 @@ def run_parallel(
     pieces: list[Piece | None] = [None] * len(tasks)
     queue = iter(range(len(tasks)))
     lock = threading.Lock()
+    unreported: list[int] = []  # bytes of pieces workers finished, for the calling thread to report
 
     def take() -> int | None:
         with lock:
             return next(queue, None)
 
-    def done(k: int, piece: Piece | None) -> None:
-        pieces[k] = piece
-        if piece is not None and on_progress is not None and piece.bytes:
-            with lock:
-                on_progress(piece.bytes)
+    def report(*nbytes: int) -> None:
+        with lock:
+            nbytes += tuple(unreported)
+            unreported.clear()
+        if on_progress is not None and sum(nbytes):
+            on_progress(sum(nbytes))
 
     def feed(worker: _Worker) -> None:
         while (k := take()) is not None:
-            done(k, worker.read(tasks[k], keep=spill is not None))
-            if pieces[k] is None:  # the worker is gone: its task is read here, the rest shared out here
+            pieces[k] = piece = worker.read(tasks[k], keep=spill is not None)
+            if piece is None:  # the worker is gone: its task is read here, the rest shared out here
                 return
+            with lock:
+                unreported.append(piece.bytes)
+
+    def read_here(k: int) -> None:
+        pieces[k] = piece = read_task(tasks[k], spill=spill)
+        report(piece.bytes)
 
     if jobs <= 1 or len(tasks) <= 1:
-        for k, task in enumerate(tasks):
-            done(k, read_task(task, spill=spill))
+        for k in range(len(tasks)):
+            read_here(k)
         return [p for p in pieces if p is not None]
 
     workers = [w for w in (_start() for _ in range(min(jobs, len(tasks)) - 1)) if w is not None]
@@ -421,7 +430,7 @@ def run_parallel(
         for feeder in feeders:
             feeder.start()
         while (k := take()) is not None:
-            done(k, read_task(tasks[k], spill=spill))
+            read_here(k)
         for feeder in feeders:
             feeder.join()
     finally:  # an interrupt (a notebook's too) or an error here must not leave workers behind
@@ -429,9 +438,10 @@ def run_parallel(
             worker.stop()
         for feeder in feeders:
             feeder.join()  # (at once: a stopped worker's task fails)
-    for k, task in enumerate(tasks):
+    report()
+    for k in range(len(tasks)):
         if pieces[k] is None:
-            done(k, read_task(task, spill=spill))
+            read_here(k)
     return [p for p in pieces if p is not None]
 
 
@@ -461,14 +471,15 @@ class _Worker:
 
     def read(self, task: Task, keep: bool = False) -> Piece | None:
         """The worker's piece of a task (with ``keep``, `Piece.spill` open on its tables), or None when
-        the worker failed or took longer than `WORKER_TIMEOUT` (it is then stopped)."""
+        the worker failed or wrote nothing for `WORKER_TIMEOUT` seconds (it is then stopped)."""
         try:
             fd, tables = tempfile.mkstemp(prefix=_SCRATCH_PREFIX, suffix=_SCRATCH_SUFFIX)
             os.close(fd)
         except OSError:
             self.stop()
             return None
-        watchdog = threading.Timer(WORKER_TIMEOUT, self.child.kill)
+        finished = threading.Event()
+        watchdog = threading.Thread(target=self._watch, args=(tables, finished), daemon=True)
         watchdog.start()
         try:
             assert self.child.stdin is not None and self.child.stdout is not None
@@ -479,9 +490,23 @@ class _Worker:
             self.stop()
             return None
         finally:
-            watchdog.cancel()
+            finished.set()
+            watchdog.join()
             with contextlib.suppress(OSError):
                 os.unlink(tables)  # (what is mapped or open stays readable)
+
+    def _watch(self, tables: str, finished: threading.Event) -> None:
+        """Stop the worker once its tables stop growing for `WORKER_TIMEOUT` seconds (a task of any size
+        may take long; a hung worker writes nothing)."""
+        size = -1
+        while not finished.wait(WORKER_TIMEOUT):
+            try:
+                grown, size = os.path.getsize(tables) != size, os.path.getsize(tables)
+            except OSError:
+                grown = False
+            if not grown:
+                self.child.kill()
+                return
 
     def stop(self) -> None:
         if self.child.poll() is None:
