@@ -203,6 +203,25 @@ def test_a_hung_worker_is_stopped_and_its_range_read_here(monkeypatch, tmp_path)
     assert workers.join(pieces).table.to_pylist() == workers.read_source(src, src.reference).table.to_pylist()
 
 
+def fake_worker_read(body: str, head: bytes, task: tuple, keep: bool = False) -> workers.Piece | None:
+    """`_Worker.read` of a task by a fake worker: it runs ``body`` (with ``task`` and ``tables``), sends
+    ``head`` as the piece, and is stopped after."""
+    script = (
+        "import pickle, sys, time\n"
+        "task, tables = pickle.load(sys.stdin.buffer)\n"
+        f"{body}"
+        f"sys.stdout.buffer.write({head!r})\n"
+        "sys.stdout.buffer.flush()\n"
+        "sys.stdin.read()\n"
+    )
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+    worker = workers._Worker(subprocess.Popen([sys.executable, "-c", script], **pipes))
+    try:
+        return worker.read(task, keep=keep)
+    finally:
+        worker.stop()
+
+
 def test_a_slow_worker_that_keeps_writing_is_not_stopped(monkeypatch, tmp_path):
     monkeypatch.setattr(workers, "WORKER_TIMEOUT", 0.5)
     src = frames.sources.expand(str(MAILLOG))[0]
@@ -215,22 +234,12 @@ def test_a_slow_worker_that_keeps_writing_is_not_stopped(monkeypatch, tmp_path):
     stream.write_bytes(sink.getvalue().to_pybytes())
     expected.table = workers.RAW_SCHEMA.empty_table()
     slow = (  # two seconds for the task, writing a little every 0.2 s
-        "import pickle, sys, time\n"
-        "task, tables = pickle.load(sys.stdin.buffer)\n"
         f"data = open({str(stream)!r}, 'rb').read()\n"
         "with open(tables, 'wb') as f:\n"
         "    for i in range(10):\n"
         "        f.write(data[i * len(data) // 10 : (i + 1) * len(data) // 10]); f.flush(); time.sleep(0.2)\n"
-        f"sys.stdout.buffer.write({pickle.dumps(expected)!r})\n"
-        "sys.stdout.buffer.flush()\n"
-        "sys.stdin.read()\n"
     )
-    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
-    worker = workers._Worker(subprocess.Popen([sys.executable, "-c", slow], **pipes))
-    try:
-        piece = worker.read(task)
-    finally:
-        worker.stop()
+    piece = fake_worker_read(slow, pickle.dumps(expected), task)
     assert piece is not None and piece.table.to_pylist() == workers.read_range(*task).table.to_pylist()
 
 
@@ -281,21 +290,9 @@ def test_a_worker_whose_tables_are_cut_short_gives_no_piece(tmp_path, monkeypatc
         writer.write_table(workers.read_range(*task).table)
     cut = sink.getvalue().to_pybytes()[:5000]  # a disk that filled up, say
     head = pickle.dumps(workers.Piece(workers.RAW_SCHEMA.empty_table()))
-    fake = (  # writes the tables cut short, then a piece that looks fine
-        "import pickle, sys\n"
-        "task, tables = pickle.load(sys.stdin.buffer)\n"
-        f"open(tables, 'wb').write({cut!r})\n"
-        f"sys.stdout.buffer.write({head!r})\n"
-        "sys.stdout.buffer.flush()\n"
-        "sys.stdin.read()\n"
-    )
-    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
-    worker = workers._Worker(subprocess.Popen([sys.executable, "-c", fake], **pipes))
-    try:
-        assert worker.read(task, keep=True) is None
-    finally:
-        worker.stop()
-    assert worker.child.poll() is not None and list(tmp_path.iterdir()) == []
+    # writes the tables cut short, then a piece that looks fine
+    assert fake_worker_read(f"open(tables, 'wb').write({cut!r})\n", head, task, keep=True) is None
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_no_worker_file_is_left_behind(tmp_path, monkeypatch):
