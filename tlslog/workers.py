@@ -400,12 +400,12 @@ def run_parallel(
         with lock:
             return next(queue, None)
 
-    def report(*nbytes: int) -> None:
+    def report(nbytes: int = 0) -> None:
         with lock:
-            nbytes += tuple(unreported)
+            nbytes += sum(unreported)
             unreported.clear()
-        if on_progress is not None and sum(nbytes):
-            on_progress(sum(nbytes))
+        if on_progress is not None and nbytes:
+            on_progress(nbytes)
 
     def feed(worker: _Worker) -> None:
         while (k := take()) is not None:
@@ -501,12 +501,13 @@ class _Worker:
         size = -1
         while not finished.wait(WORKER_TIMEOUT):
             try:
-                grown, size = os.path.getsize(tables) != size, os.path.getsize(tables)
+                now = os.path.getsize(tables)
             except OSError:
-                grown = False
-            if not grown:
+                now = size
+            if now == size:
                 self.child.kill()
                 return
+            size = now
 
     def stop(self) -> None:
         if self.child.poll() is None:
@@ -520,9 +521,8 @@ class _Worker:
 
 def _start() -> _Worker | None:
     """A worker process waiting for its first task, or None when none can be started."""
-    remove_stale_tmp(
-        Path(tempfile.gettempdir()), pattern=f"{_SCRATCH_PREFIX}*{_SCRATCH_SUFFIX}"
-    )  # a killed run's
+    scratch = Path(tempfile.gettempdir())
+    remove_stale_tmp(scratch, pattern=f"{_SCRATCH_PREFIX}*{_SCRATCH_SUFFIX}")  # a killed run's
     try:
         child = subprocess.Popen(
             [sys.executable, "-P", "-c", _BOOT, *_worker_args()],  # -P: no modules from the working directory
