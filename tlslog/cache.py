@@ -48,7 +48,7 @@ ROW_GROUP = 150_000
 _CODE_FILES = (
     "grammar.py", "parse.py", "fastpath.py", "stamps.py", "textarrays.py", "sources.py", "records.py",
     "workers.py", "cache.py", "fileid.py", "values.py", "converters.py", "journal.py",
-    "decoding.py",
+    "decoding.py", "memory.py",
 )  # fmt: skip
 
 

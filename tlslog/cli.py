@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import pandas as pd
-import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import report, sources, views, weekly
+from . import memory, report, sources, views, weekly
 from .causes import CAUSES
 from .failures import failures
 from .linking import deliveries, receipts, sessions
@@ -488,9 +487,7 @@ def main(
     ] = False,
 ) -> None:
     """Read sendmail's maillog and report on STARTTLS: coverage, peers, ciphers, failures."""
-    # The command owns its process: Arrow's system allocator hands freed memory back (mimalloc keeps
-    # 150-250 MB of a 2M-line read). The library leaves a caller's (a notebook's) pool as it is.
-    pa.set_memory_pool(pa.system_memory_pool())
+    memory.own_process()  # (the library leaves a caller's allocator as it is)
 
 
 @command(scope=())

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import sources
+from . import memory, sources
 from .cache import Cache, Identity, identity
 from .fastpath import RAW_SCHEMA, raw_table
 from .parse import reference_time
@@ -107,12 +107,12 @@ def read_log(
             if on_issue is not None:
                 on_issue(issue)
     events = sum(p.table.num_rows for p in pieces)
-    pa.default_memory_pool().release_unused()  # the parse's scratch memory, kept by the allocator
+    memory.release()  # the parse's scratch memory, kept by the allocator
     # frame_of holds the only reference to the joined table: each column's memory goes once converted
     # (and the pages of workers' mapped files once read)
     df = frame_of(_joined_tables(pieces), tz=tz, release=partial(_trim, pieces))
     df = filter_time(df, since=since, until=until, tz=tz)
-    pa.default_memory_pool().release_unused()
+    memory.release()
     df.attrs["issues"] = Issues(issues)
     df.attrs["stats"] = {
         "lines": sum(p.lines for p in pieces),
@@ -263,7 +263,7 @@ def frame_of(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tlslog-frame") as pool:
         for name, column in zip(EVENT_FIELDS, pool.map(convert, EVENT_FIELDS), strict=True):
             columns[name] = column
-            pa.default_memory_pool().release_unused()  # (the allocator keeps what it freed: let it go now)
+            memory.release()  # (the allocator keeps what it freed: let it go now)
             if release is not None:
                 release()
     return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from . import decoding, sources
+from . import decoding, memory, sources
 from .fastpath import RAW_SCHEMA, parse_block
 from .fileid import remove_stale_tmp
 from .records import InputError, ParseIssue
@@ -151,7 +151,7 @@ def _parse_batch(
 ) -> pa.Table:
     lines = batch[0] if len(batch) == 1 else pa.concat_arrays(batch)
     table, found = parse_block(lines, source=name, reference=reference, first_lineno=start + 1)
-    pa.default_memory_pool().release_unused()
+    memory.release_scratch()
     issues.extend((i.lineno - 1, 1, i) for i in found)
     return table
 
@@ -542,6 +542,7 @@ def serve() -> None:
     """A worker's main: pickled (task, file name) pairs on stdin until it is closed. A task's tables go
     to its file as an Arrow IPC stream as they are parsed, then its piece (counts and issues, table
     empty) to stdout."""
+    memory.own_process()
     while True:
         try:
             task, tables = pickle.load(sys.stdin.buffer)
