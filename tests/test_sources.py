@@ -332,6 +332,23 @@ def test_nul_bytes_and_binary_garbage_keep_line_numbers(tmp_path):
     assert issues[0].text.startswith("utmp\\x00")
 
 
+def test_blocks_taken_whole_read_as_the_careful_path_on_every_ascii_byte(tmp_path, monkeypatch):
+    """A block is taken as it is only when the line-by-line decoding would give the same lines and no
+    issue: checked for every ASCII byte inside a line (tab, CR, DEL, escape...)."""
+    body = b"".join(LINES[0].encode()[:20] + bytes([b]) + LINES[0].encode()[20:] + b"\n" for b in range(128))
+    path = tmp_path / "maillog"
+    path.write_bytes(TEXT + body + TEXT)
+    for byte in range(128):
+        (tmp_path / f"log{byte}").write_bytes(TEXT + body.split(b"\n")[byte] + b"\n" + TEXT)
+    (tmp_path / "deleted").write_bytes(TEXT + b"\x7f" * 40 + b"\n" + TEXT)  # DEL only: binary data
+    logs = [path, *(tmp_path / f"log{byte}" for byte in range(128)), tmp_path / "deleted"]
+    fast = [read(one(log)) for log in logs]
+    monkeypatch.setattr(decoding, "_clean", lambda *args: False)
+    assert [read(one(log)) for log in logs] == fast
+    assert fast[1 + ord("\t")] == ([*LINES, LINES[0][:20] + "\t" + LINES[0][20:], *LINES], [])
+    assert [i.reason for i in fast[-1][1]] == ["binary data"]
+
+
 def test_nul_run_before_text_is_dropped(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "CHUNK", 4096)  # the run spans many reads, as a copytruncate gap does
     monkeypatch.setattr(decoding, "CHUNK", 4096)

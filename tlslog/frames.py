@@ -238,7 +238,8 @@ def frame_of(
 
     Text columns share the table's buffers (no copy); categoricals come from the dictionaries. Columns are
     converted two at a time (Arrow and numpy let go of the GIL), each let go of once converted, and then
-    ``release`` is called.
+    ``release`` is called. What a column's conversion frees, the next one reuses (handing it back to the
+    system in between would cost a page fault a page).
     """
     aware = table.column("aware").to_numpy(zero_copy_only=False).astype(bool) if table.num_rows else None
     n = table.num_rows
@@ -263,7 +264,6 @@ def frame_of(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tlslog-frame") as pool:
         for name, column in zip(EVENT_FIELDS, pool.map(convert, EVENT_FIELDS), strict=True):
             columns[name] = column
-            memory.release()  # (the allocator keeps what it freed: let it go now)
             if release is not None:
                 release()
     return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)

@@ -527,6 +527,7 @@ def _start() -> _Worker | None:
         child = subprocess.Popen(
             [sys.executable, "-P", "-c", _BOOT, *_worker_args()],  # -P: no modules from the working directory
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env={"OPENBLAS_NUM_THREADS": "1", **os.environ},  # (idle BLAS threads spin at numpy's import)
         )  # fmt: skip
     except (OSError, ValueError):
         return None
