@@ -44,7 +44,8 @@ def release() -> None:
 
 
 def release_scratch() -> None:
-    """`release`, between parse batches, unless the process is `own_process`'s: there the next batch
-    reuses the memory (handing it back and touching it again costs the kernel a page fault a page)."""
+    """`release`, between parse batches, unless Arrow's system allocator is in use (as `own_process`
+    sets): malloc then gives the next batch the same memory (handing it back and touching it again
+    costs the kernel a page fault a page)."""
     if pa.default_memory_pool().backend_name != "system":
         release()
