@@ -287,3 +287,34 @@ def test_many_logs_do_not_hold_a_file_open_each(tmp_path):
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == str(300 * 20)
+
+
+
+def test_entries_are_written_once_the_frame_is_built(tmp_path, monkeypatch):
+    """read_log holds new entries while it builds the frame (its threads have both cores), then writes them;
+    a failure while holding still writes what was stored."""
+    log = tmp_path / "maillog"
+    log.write_text("".join(LINES))
+    cache_mod.flush()
+    steps = []
+    real_frame, real_write = frames.frame_of, cache_mod.Cache._write_entry
+    monkeypatch.setattr(cache_mod.Cache, "_write_entry", lambda *a: steps.append("write") or real_write(*a))
+    with monkeypatch.context() as m:  # (a writer started before the frame would be in _WRITERS)
+        m.setattr(
+            frames, "frame_of", lambda *a, **k: steps.append(len(cache_mod._WRITERS)) or real_frame(*a, **k)
+        )
+        first = read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+        cache_mod.flush()
+    assert steps == [0, "write"]
+
+    other = tmp_path / "other"
+    other.write_text("".join(LINES))
+    with pytest.raises(RuntimeError), monkeypatch.context() as m:
+        m.setattr(frames, "frame_of", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+        read_log(str(other), cache_dir=tmp_path / "c", jobs=1)
+    cache_mod.flush()
+    assert steps[-1] == "write"
+    calls = counting(monkeypatch)
+    second = read_log(str(other), cache_dir=tmp_path / "c", jobs=1)
+    assert calls == []
+    pd.testing.assert_frame_equal(second, first)

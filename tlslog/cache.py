@@ -27,6 +27,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -92,6 +93,7 @@ class Cache:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self._held: list[tuple] | None = None  # entries `holding` keeps until it ends
 
     @classmethod
     def open(cls, folder: str | os.PathLike | None = None) -> Cache | None:
@@ -163,9 +165,24 @@ class Cache:
         }  # fmt: skip
         self._write_later(piece.spill or piece.table, meta, ident)
 
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Entries stored inside are written (in the background) once it ends, however it ends: the
+        caller has both cores until then (`frames.read_log` builds the frame meanwhile)."""
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            for entry in held:
+                self._write_later(*entry)
+
     def _write_later(self, data: pa.Table | list[IO[bytes]], meta: dict, ident: Identity) -> None:
         # written in the background (pyarrow lets go of the GIL): the caller links and reports meanwhile.
         # From the piece's spill files when it has them: then the table's memory is not held meanwhile.
+        if self._held is not None:
+            self._held.append((data, meta, ident))
+            return
         writer = threading.Thread(target=self._write, args=(data, meta, ident), name="tlslog-cache")
         writer.start()
         _WRITERS.append(writer)

@@ -12,6 +12,7 @@ import re
 import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import date, datetime, timedelta, tzinfo
 from functools import partial
 from os import PathLike
@@ -97,20 +98,16 @@ def read_log(
         resolve_zone(tz)  # fail before reading, not after
     found = sources.expand(paths)
     cache = Cache.open(cache_dir) if use_cache else None
-    pieces = _read_pieces(found, year, cache, jobs or os.cpu_count() or 1, on_progress)
-    issues: list[ParseIssue] = []
-    for piece in pieces:
-        for _, kind, issue in sorted(piece.issues, key=lambda x: (x[0], x[1])):
-            if strict and kind == 1:
-                raise StrictParseError(issue)
-            issues.append(issue)
-            if on_issue is not None:
-                on_issue(issue)
-    events = sum(p.table.num_rows for p in pieces)
-    memory.release()  # the parse's scratch memory, kept by the allocator
-    # frame_of holds the only reference to the joined table: each column's memory goes once converted
-    # (and the pages of workers' mapped files once read)
-    df = frame_of(_joined_tables(pieces), tz=tz, release=partial(_trim, pieces))
+    # new cache entries are written once the frame is built, beside the caller's work on it: frame_of's
+    # threads have both cores (a cold 2M-line summary, 5.4 -> 5.1 s)
+    with cache.holding() if cache is not None else nullcontext():
+        pieces = _read_pieces(found, year, cache, jobs or os.cpu_count() or 1, on_progress)
+        issues = _issues(pieces, strict, on_issue)
+        events = sum(p.table.num_rows for p in pieces)
+        memory.release()  # the parse's scratch memory, kept by the allocator
+        # frame_of holds the only reference to the joined table: each column's memory goes once converted
+        # (and the pages of workers' mapped files once read)
+        df = frame_of(_joined_tables(pieces), tz=tz, release=partial(_trim, pieces))
     df = filter_time(df, since=since, until=until, tz=tz)
     memory.release()
     df.attrs["issues"] = Issues(issues)
@@ -122,6 +119,22 @@ def read_log(
         "sources": [s.name for s in found],
     }
     return df
+
+
+def _issues(
+    pieces: list[Piece], strict: bool, on_issue: Callable[[ParseIssue], Any] | None
+) -> list[ParseIssue]:
+    """The pieces' issues in line order, each handed to ``on_issue``; the first line that could not be
+    parsed raises `StrictParseError` with ``strict``."""
+    issues: list[ParseIssue] = []
+    for piece in pieces:
+        for _, kind, issue in sorted(piece.issues, key=lambda x: (x[0], x[1])):
+            if strict and kind == 1:
+                raise StrictParseError(issue)
+            issues.append(issue)
+            if on_issue is not None:
+                on_issue(issue)
+    return issues
 
 
 def _read_pieces(
