@@ -354,3 +354,25 @@ def envelope_mutated(draw):
 @given(st.lists(envelope_mutated(), min_size=1, max_size=30))
 def test_mutated_envelopes_are_identical(lines):
     assert_same(lines)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        REAL,
+        ["", "Nov 22 x", "", "", "été", "Nov 22 été", "2026-11-22T00:00:00Z h", "<13>Nov", "x", "9", ""],
+        ["é", "", "Z"],
+        [""],
+    ],
+)
+def test_syslog_ascii_lines_are_found_from_the_bytes(lines):
+    """The envelope's line filter reads the buffer as string_is_ascii and ^[A-Z0-9] read the lines."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tlslog import fastpath
+
+    arr = pa.array(lines, type=pa.string())
+    for part in (arr, arr[1:], arr[len(arr) // 2 :]):  # (slices start inside the buffer)
+        expected = pc.and_(pc.string_is_ascii(part), pc.match_substring_regex(part, "^[A-Z0-9]"))
+        assert fastpath._syslog_ascii(part).tolist() == expected.to_pylist()

