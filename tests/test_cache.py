@@ -98,6 +98,7 @@ def test_damaged_entry_is_ignored_and_rewritten(tmp_path):
     log = tmp_path / "maillog"
     log.write_text("".join(LINES[:60]))
     read_log(str(log), cache_dir=tmp_path / "c", jobs=1)
+    cache_mod.flush()
     (entry,) = (tmp_path / "c").glob("*.parquet")
     entry.write_bytes(b"PAR1 not really")
     same(read_log(str(log), cache_dir=tmp_path / "c", jobs=1), fresh(log))
@@ -141,6 +142,7 @@ def test_a_log_that_grows_while_it_is_read_is_not_cached(tmp_path):
                 f.write("".join(LINES[800:]))
 
     read_log(str(log), cache_dir=tmp_path / "c", jobs=1, on_progress=append_once)
+    cache_mod.flush()
     assert not list((tmp_path / "c").glob("[!.]*.parquet"))  # the read saw a moving file: nothing stored
     same(read_log(str(log), cache_dir=tmp_path / "c", jobs=1), fresh(log))
 
@@ -161,6 +163,7 @@ def test_a_named_pipe_is_read_once_and_whole(tmp_path):
     plain = tmp_path / "maillog"
     plain.write_text(text)
     assert len(df) == len(fresh(plain)) and df.attrs["stats"]["lines"] == len(LINES)
+    cache_mod.flush()
     assert not list((tmp_path / "c").glob("*.parquet"))  # a pipe is never cached
 
 

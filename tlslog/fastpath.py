@@ -311,9 +311,9 @@ def _syslog_ascii(arr: pa.StringArray) -> np.ndarray:
     if not len(codes) or arr.null_count:
         return np.zeros(len(arr), dtype=bool)
     ok = (ends > starts) & _SYSLOG_START[codes[np.minimum(starts, len(codes) - 1)]]
-    if len(arr) and codes[starts[0] : ends[-1]].max(initial=0) >= 0x80:  # some line is not ASCII
-        wide = starts[0] + np.flatnonzero(codes[starts[0] : ends[-1]] >= 0x80)
-        ok[np.searchsorted(starts, wide, side="right") - 1] = False
+    text = codes[starts[0] : ends[-1]] if len(arr) else codes[:0]
+    if text.max(initial=0) >= 0x80:  # some line is not ASCII
+        ok[np.searchsorted(starts, starts[0] + np.flatnonzero(text >= 0x80), side="right") - 1] = False
     return ok
 
 
