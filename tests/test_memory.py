@@ -51,3 +51,19 @@ def test_the_command_line_owns_its_process(monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert called == [True]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
+def test_own_process_tells_glibc_to_keep_freed_memory_in_one_arena(monkeypatch):
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(memory.ctypes, "CDLL", lambda name: FakeLibc())
+    monkeypatch.setattr(pa, "set_memory_pool", lambda pool: None)
+    memory.own_process()
+    # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, M_ARENA_MAX of <malloc.h>
+    assert sorted(calls) == [(-8, 1), (-3, memory.MMAP_THRESHOLD), (-1, memory.TRIM_THRESHOLD)]
