@@ -6,7 +6,7 @@ mimalloc does not do well enough to keep a 2M-line read under 1 GB. glibc's mall
 freed for reuse instead of unmapping it at once: every block mapped afresh is zeroed page by page by
 the kernel at its first touch, which was a fifth of a cold read's CPU time. All threads share one
 arena: what the report's linking frees, the cache's writer (another thread) can reuse, where each kept
-its own (25 MB less at a 2M-line read's peak).
+its own (25 MiB less at a 2M-line read's peak).
 
 >>> release()  # between steps that free much: hand the allocator's spare memory back
 """
