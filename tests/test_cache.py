@@ -292,7 +292,6 @@ def test_many_logs_do_not_hold_a_file_open_each(tmp_path):
     assert done.stdout.strip() == str(300 * 20)
 
 
-
 def test_entries_are_written_once_the_frame_is_built(tmp_path, monkeypatch):
     """read_log holds new entries while it builds the frame (its threads have both cores), then writes them;
     a failure while holding still writes what was stored."""

@@ -339,6 +339,28 @@ def test_envelope_near_misses_match():
     assert_same(ENVELOPES[::-1] + SAMPLES[:50])
 
 
+def test_common_envelopes_are_read_in_one_pass(monkeypatch):
+    """BSD lines of the usual shape, with a queue id or without, are read by the one-pass envelope; those
+    whose message goes on like the envelope's prefix are left to the full one."""
+    from tlslog import fastpath
+
+    seen = []
+    real = fastpath._full_envelopes
+    monkeypatch.setattr(
+        fastpath, "_full_envelopes", lambda arr, rows: seen.append(rows.sum()) or real(arr, rows)
+    )
+    common = [
+        line for line in SAMPLES if re.match(r"[A-Z][a-z]{2} [ \d]\d [\d:]{8} \S+ [\w-]+\[\d+\]: \S", line)
+    ]
+    assert len(common) > 900
+    assert_same(common)
+    assert seen == []
+    spaced = ENVELOPES[2]  # spaces after the queue id: `: +` takes them
+    reads_on = [ENVELOPES[3], ENVELOPES[6], ENVELOPES[7], ENVELOPES[9], ENVELOPES[24]]
+    assert_same([ENVELOPES[1], spaced, *reads_on, ENVELOPES[0]])
+    assert seen[-1] == len(reads_on)
+
+
 @st.composite
 def envelope_mutated(draw):
     line = draw(st.sampled_from(ENVELOPES[:2] + [s for s in SAMPLES[:200] if s[:1].isalpha()]))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["bounds", "even", "only", "pieces", "view"]
+__all__ = ["bounds", "even", "only", "pieces", "sizes", "view"]
 
 
 def only(text: pa.Array, keep: np.ndarray) -> pa.Array:
@@ -29,6 +29,12 @@ def bounds(text: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Buffer | None]:
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset : text.offset + len(text) + 1]
     offsets = offsets.astype(np.int64)
     return offsets[:-1], offsets[1:], text.buffers()[2]
+
+
+def sizes(text: pa.Array) -> np.ndarray:
+    """Byte length of each string (a ``string`` array; 0 for a null)."""
+    starts, ends, _ = bounds(text)
+    return np.where(text.is_valid().to_numpy(zero_copy_only=False), ends - starts, 0)
 
 
 def view(
