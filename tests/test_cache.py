@@ -320,3 +320,15 @@ def test_entries_are_written_once_the_frame_is_built(tmp_path, monkeypatch):
     second = read_log(str(other), cache_dir=tmp_path / "c", jobs=1)
     assert calls == []
     pd.testing.assert_frame_equal(second, first)
+
+
+def test_nested_holding_writes_when_the_outermost_ends(tmp_path, monkeypatch):
+    written = []
+    monkeypatch.setattr(cache_mod.Cache, "_write", lambda self, *entry: written.append(entry))
+    cache = cache_mod.Cache(tmp_path / "c")
+    with cache.holding():
+        with cache.holding():
+            cache._write_later("data", {}, "ident")
+        assert written == []
+    cache_mod.flush()
+    assert written == [("data", {}, "ident")]

@@ -168,7 +168,11 @@ class Cache:
     @contextmanager
     def holding(self) -> Iterator[None]:
         """Entries stored inside are written (in the background) once it ends, however it ends: the
-        caller has both cores until then (`frames.read_log` builds the frame meanwhile)."""
+        caller has both cores until then (`frames.read_log` builds the frame meanwhile). Nested, the
+        outermost writes them."""
+        if self._held is not None:
+            yield
+            return
         self._held = []
         try:
             yield
