@@ -313,6 +313,23 @@ Nov 22 03:05:16 vm sendmail[16396]: 6AM35GYX016396: to=<other@lab.test>, delay=0
     assert pd.isna(d.loc["other@lab.test", "tls_failure"]) and d.loc["other@lab.test", "encrypted"]
 
 
+def test_a_refusal_only_a_session_gives_is_encrypted_without_its_starttls_line():
+    # reference 6.3's excerpt as printed, without the STARTTLS=client line; a peer's sendmail refusing us
+    # after STARTTLS; and the same process's clear refusal (0 bits: STARTTLS was not done), for contrast
+    d = deliveries(
+        frame("""
+Nov 22 03:05:16 vm sendmail[16396]: 6AM35GYX016396: ruleset=tls_rcpt, arg1=root@lab.test, relay=[127.0.0.1], reject=454 4.7.0 CN mx.lab.test does not match wrong.lab.test
+Nov 22 03:05:16 vm sendmail[16396]: 6AM35GYX016396: to=root@lab.test, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=30064, relay=[127.0.0.1] [127.0.0.1], dsn=4.2.0, stat=Deferred
+Nov 22 03:06:16 vm sendmail[16420]: 6AM36GYX016420: to=<a@peer.example>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=30064, relay=mx.peer.example. [192.0.2.9], dsn=4.0.0, reply=454 4.7.0 no authentication requested, stat=Deferred: 454 4.7.0 no authentication requested
+Nov 22 03:07:16 vm sendmail[16430]: 6AM37GYX016430: ruleset=tls_rcpt, arg1=b@weak.example, relay=mx.weak.example, reject=403 4.7.0 encryption too weak 0 less than 128
+Nov 22 03:07:16 vm sendmail[16430]: 6AM37GYX016430: to=<b@weak.example>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=30064, relay=mx.weak.example. [192.0.2.10], dsn=4.7.0, stat=Deferred: 403 4.7.0 encryption too weak 0 less than 128
+""")
+    ).set_index("recipient")
+    assert d.loc["root@lab.test", "tls_failure"] == "cn_mismatch" and d.loc["root@lab.test", "encrypted"]
+    assert d.loc["a@peer.example", "tls_failure"] == "verify_failed" and d.loc["a@peer.example", "encrypted"]
+    weak = d.loc["b@weak.example"]
+    assert weak["tls_failure"] == "not_offered" and weak["encrypted"] == False  # noqa: E712 (not NA)
+
 def test_sessions_attach_certificate_lines_and_tls_client_rejects():
     s = sessions(
         frame("""

@@ -38,6 +38,12 @@ SESSION_VERIFY: frozenset[str] = frozenset(
     {"OK", "NO", "NOT", "FAIL", "TRUSTED", "DANE_FAIL", "DANE_TEMP", "BOGUS_DANE_RES"}
 )
 
+#: Causes that only a completed handshake gives (the peer's certificate or the session's strength was
+#: judged): a delivery refused for one of them was encrypted, whether or not its ``STARTTLS=`` line was logged.
+ON_SESSION: frozenset[str] = frozenset(
+    {"too_weak", "verify_failed", "cn_mismatch", "subject_mismatch", "issuer_mismatch"}
+)
+
 #: ``{verify}`` values that by themselves say why a connection was not (or not properly) encrypted
 #: (reference section 5). ``TEMP`` (4xy reply to STARTTLS) and ``USAGE`` (501) are protocol refusals.
 VERIFY_CAUSES: dict[str, str] = {

@@ -13,7 +13,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from .causes import TLS_TEXT_HINT, text_cause
+from .causes import ON_SESSION, TLS_TEXT_HINT, text_cause
 from .connections import Lines, Markers, cause_codes
 from .linked import CAUSE_DTYPE, STATUS_DTYPE
 from .vectors import (
@@ -162,8 +162,6 @@ def _outcomes(
     with_reply = np.flatnonzero(has_reply)
     said = text("stat_text", with_reply).fillna("") + " " + text("reply", with_reply)
     hinted[with_reply] = said.str.contains(TLS_TEXT_HINT, case=False, regex=True).to_numpy(dtype=bool)
-    # a marker decides the encryption; without one, whether a server was reached
-    enc = take_or(mk.enc, m, False)
     unknown = m < 0
     coded = has_reply.copy()
     ask = np.flatnonzero(~has_reply & (not_reached | (unknown & (deferred | queued) & ~r_hit)))
@@ -183,6 +181,11 @@ def _outcomes(
     said_cause[theirs] = cause_codes(map_unique(remote, text("reply", theirs).str.strip()))
     fail = np.where(fail < 0, said_cause, fail)
     src[fail < 0] = -1
+    # a marker decides the encryption; without one, a refusal only a session can give, or else whether a
+    # server was reached (not at all: unknown)
+    on_session = unknown & np.isin(fail, cause_codes(ON_SESSION))
+    enc = take_or(mk.enc, m, False) | on_session
+    unknown &= ~on_session
     sess = take_or(mk.sess, m, -1)
     return {
         "status": status,
