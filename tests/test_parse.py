@@ -388,9 +388,18 @@ def test_iter_events_counts_issues_and_rolls_year(tmp_path):
     assert stats.sources == [str(path)]
 
 
-def test_iter_events_year_overrides_reference(tmp_path):
+def test_iter_events_year_is_the_year_of_every_bsd_timestamp(tmp_path):
+    # the file's date says nothing then: a copy made in June, or a log piped in early December
+    line = "Nov 22 10:00:00 mx1 sm-mta[2001]: " + MESSAGES[0]
+    copied = _write_log(tmp_path, [line], datetime(2026, 6, 1, 12, 0), name="copied")
+    assert [e.timestamp for e in iter_events(copied, year=2026)] == [datetime(2026, 11, 22, 10, 0)]
+    assert [e.timestamp for e in iter_events(copied)] == [datetime(2025, 11, 22, 10, 0)]
+    late = _write_log(tmp_path, [line.replace("Nov 22", "Dec 20")], datetime(2026, 12, 6), name="late")
+    assert [e.timestamp.year for e in iter_events(late, year=2026)] == [2026]
+    assert iter_events(late, year=2026).__next__() == parse_line(line.replace("Nov 22", "Dec 20"), year=2026)
+    # a log across New Year is dated by its end without --year (above); with it, every line is in that year
     path = _write_log(tmp_path, LOG, datetime(2027, 1, 1, 1, 0))
-    assert [e.timestamp.year for e in iter_events(path, year=2020)] == [2019, 2020]
+    assert [e.timestamp.year for e in iter_events(path, year=2020)] == [2020, 2020]
 
 
 def test_iter_events_strict(tmp_path):

@@ -137,13 +137,11 @@ def classify(line: str) -> str | None:
 
 
 def reference_time(source: sources.Source, year: int | None) -> datetime:
-    ref = source.reference
+    """What a source's BSD timestamps are dated against: its end, or with ``year`` the last instant of
+    that year, so that every date falls in it (as `parse_line` gives), whatever the file's date."""
     if year is None:
-        return ref
-    try:
-        return ref.replace(year=year)
-    except ValueError:  # Feb 29
-        return ref.replace(year=year, day=28)
+        return source.reference
+    return datetime(year, 12, 31, 23, 59, 59, 999999)
 
 
 def iter_events(
@@ -158,7 +156,7 @@ def iter_events(
     """Read files, directories or ``-`` and yield the events of their TLS-relevant lines, in order.
 
     BSD timestamps get the year of the file's end (its mtime), minus one for dates more than a day
-    after it (a December line in a file that ends in January); ``year`` replaces the reference year.
+    after it (a December line in a file that ends in January); with ``year``, every one gets that year.
 
     :param strict: raise `StrictParseError` at the first line that looks like sendmail's but does
         not parse, instead of passing a `ParseIssue` to ``on_issue``.
