@@ -39,7 +39,7 @@ SESSION_VERIFY: frozenset[str] = frozenset(
 )
 
 #: Causes that only a completed handshake gives (the peer's certificate or the session's strength was
-#: judged): a delivery refused for one of them was encrypted, whether or not its ``STARTTLS=`` line was logged.
+#: judged): a delivery refused for one of them was encrypted, even when its ``STARTTLS=`` line is missing.
 ON_SESSION: frozenset[str] = frozenset(
     {"too_weak", "verify_failed", "cn_mismatch", "subject_mismatch", "issuer_mismatch"}
 )
