@@ -229,6 +229,8 @@ TRICKY = [
     "to=<a@x>, delay=0, mailer=esmtp, pri=1, dsn=2.0.0",
     "to=<a@x>, mailer=esmtp, delay=0, stat=Sent",
     "to=<a@x>,<b@y>, delay=0, stat=",
+    "to=<a@x.example>,<b@x.example>, [more], delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=1, "
+    "relay=mx.x.example. [192.0.2.1], dsn=2.0.0, stat=Sent (ok)",
     "to=<a@x>, delay=, stat=Sent, relay=z",
     "to=, delay=0, stat=x",
     "from=<a@x>, size=1, class=0, nrcpts=1, msgid=<m@x>, bodytype=8BITMIME, proto=ESMTPS, daemon=MTA, "

@@ -6,7 +6,7 @@ import pyparsing as pp
 import pytest
 from test_parse import CASES, MESSAGES
 
-from tlslog import grammar
+from tlslog import grammar, parse_line
 from tlslog.grammar import (
     BODY_RULES,
     ENVELOPE_RULES,
@@ -171,6 +171,12 @@ def test_split_fields_and_recipients():
     assert split_fields("size=1, relay=a, b=c [192.0.2.1]", ("relay",))["relay"] == "a, b=c [192.0.2.1]"
     assert split_recipients("<a@x>,<b@y>") == ("a@x", "b@y")
     assert split_recipients('root,"Smith, J" <j@x>') == ("root", '"Smith, J" <j@x')
+    line = (
+        "Nov 22 03:03:48 vm sm-mta[4242]: 6AM3801s018213: to=<a@x.example>,<b@x.example>, [more], "
+        "delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120, relay=mx.x.example. [192.0.2.1], "
+        "dsn=2.0.0, stat=Sent (ok)"
+    )  # reference 7.2: a long list goes on in another line with the same suffix
+    assert parse_line(line).recipients == ("a@x.example", "b@x.example")
 
 
 @pytest.mark.parametrize(

@@ -129,9 +129,13 @@ def parse_reply(text: str | None) -> tuple[int | None, int | None, int | None]:
 
 
 def split_recipients(text: str) -> tuple[str, ...]:
-    """``to=`` list -> tuple of addresses without angle brackets.
+    """``to=`` list -> tuple of addresses without angle brackets; the ``[more]`` that ends a list sendmail
+    split over several lines is not an address.
 
     >>> split_recipients("<a@x>,<b@y>,root")
     ('a@x', 'b@y', 'root')
+    >>> split_recipients("<a@x>,<b@y>, [more]")
+    ('a@x', 'b@y')
     """
-    return tuple(a.strip().removeprefix("<").removesuffix(">") for a in _ADDR.findall(text) if a.strip())
+    found = (a.strip() for a in _ADDR.findall(text))
+    return tuple(a.removeprefix("<").removesuffix(">") for a in found if a and a != "[more]")
