@@ -230,3 +230,24 @@ def test_prefilter_never_drops_an_event(line):
 def test_message_matchfirst_parses_a_summary():
     res = grammar.message.parse_string(MSG)
     assert res[0].group("cipher") == "TLS_AES_256_GCM_SHA384"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "STARTTLS=server, relay={relay}, version=TLSv1.3, verify=OK, cipher=TLS_AES_256_GCM_SHA384, "
+        "bits=256/256",
+        "STARTTLS=server, error: accept failed=-1, reason=no shared cipher, SSL_error=1, errno=0, retry=-1, "
+        "relay={relay}",
+    ],
+)
+def test_a_relay_cut_at_100_characters_loses_its_address_not_its_host(message):
+    # "relay=%.100s" (reference 2.1): a long name leaves no room for the whole address
+    name = "a" * 40 + "." + "b" * 40 + ".example.com"
+    relay = (name + " [198.51.100.10]")[:100]
+    event = parse_line("Nov 22 03:03:48 vm sm-mta[4242]: " + message.format(relay=relay))
+    assert (event.relay_host, event.relay_ip) == (name, None)
+    forged = parse_line(
+        "Nov 22 03:03:48 vm sm-mta[4242]: " + message.format(relay="mx.example [192.0.2.1] (may")
+    )
+    assert (forged.relay_host, forged.relay_ip) == ("mx.example", "192.0.2.1")

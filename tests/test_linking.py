@@ -330,6 +330,7 @@ Nov 22 03:07:16 vm sendmail[16430]: 6AM37GYX016430: to=<b@weak.example>, delay=0
     weak = d.loc["b@weak.example"]
     assert weak["tls_failure"] == "not_offered" and weak["encrypted"] == False  # noqa: E712 (not NA)
 
+
 def test_sessions_attach_certificate_lines_and_tls_client_rejects():
     s = sessions(
         frame("""

@@ -54,14 +54,19 @@ def split_relay(text: str | None) -> tuple[str | None, str | None]:
     """``relay=`` value -> (host, ip): ident user and ``(may be forged)`` dropped, host lower-cased
     without trailing dots (None for a bare literal), ip without brackets or ``IPv6:`` (compressed).
 
+    STARTTLS lines cut the value at 100 characters: an address cut short is dropped (None), not kept
+    in the host name.
+
     >>> split_relay("root@Mail.Example.COM. [IPv6:2001:db8:0:0:0:0:0:1] (may be forged)")
     ('mail.example.com', '2001:db8::1')
+    >>> split_relay("mx.example.com [198.5")
+    ('mx.example.com', None)
     """
     if not text:
         return None, None
     t = text.strip()
-    if t.endswith("(may be forged)"):
-        t = t[:-15].rstrip()
+    if (i := t.rfind(" (")) >= 0 and "(may be forged)".startswith(t[i + 1 :]):
+        t = t[:i].rstrip()
     ip = None
     if t.endswith("]") and (i := t.rfind("[")) >= 0:
         ip = _normal_ip(t[i + 1 : -1])
@@ -69,6 +74,8 @@ def split_relay(text: str | None) -> tuple[str | None, str | None]:
     if t.startswith("[") and t.endswith("]"):
         ip = ip or _normal_ip(t[1:-1])
         t = ""
+    if (i := t.find("[")) >= 0 and "]" not in t[i:]:  # cut inside the address
+        t = t[:i].rstrip()
     host = t.rsplit("@", 1)[-1].rstrip(".").lower()
     return host or None, ip
 
