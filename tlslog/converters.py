@@ -89,13 +89,21 @@ def convert_handshake(g: Groups) -> Fields:
 
 
 def convert_io(g: Groups) -> Fields:
-    parts = [f"{k}={g[k]}" for k in ("ret", "get_error", "retry") if g[k] is not None]
+    errno, retry, ssl_err = g["errno"], g["retry"], g["ssl_err"]
+    if g["op"] == "read" and errno is None and g["get_error"] is None and None not in (retry, ssl_err):
+        # 8.13-8.14's short read error printed errno as retry= and the retry count as ssl_err= (reference 4.3)
+        errno, retry, ssl_err = retry, ssl_err, None
+    parts = [
+        f"{k}={v}"
+        for k, v in (("ret", g["ret"]), ("get_error", g["get_error"]), ("retry", retry))
+        if v is not None
+    ]
     return {
         "kind": "tls_error",
         "subkind": g["op"],
         "error": g["err"].strip() or None,
-        "ssl_error": _int(g["ssl_err"]),
-        "errno": _int(g["errno"]),
+        "ssl_error": _int(ssl_err),
+        "errno": _int(errno),
         "detail": ", ".join(parts) or None,
     }
 
