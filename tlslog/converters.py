@@ -137,6 +137,21 @@ def convert_error_text(g: Groups) -> Fields:
     }
 
 
+def convert_server_error(g: Groups) -> Fields:
+    return {"kind": "tls_error", "subkind": "other", "direction": "server", "error": g["text"]}
+
+
+def convert_starttls_tempfailed(g: Groups) -> Fields:
+    return {
+        "kind": "tls_error",
+        "subkind": "other",
+        "direction": "server",
+        **_relay(g),
+        "error": f"STARTTLS {g['text']}",
+        "detail": g["arg"] or None,
+    }
+
+
 def convert_unsafe(g: Groups) -> Fields:
     return {
         "kind": "tls_error",

@@ -70,7 +70,9 @@ from .converters import (
     convert_openssl,
     convert_receipt,
     convert_reject,
+    convert_server_error,
     convert_starttls,
+    convert_starttls_tempfailed,
     convert_timeout,
     convert_tlsa,
     convert_unsafe,
@@ -286,6 +288,21 @@ failed_kv = _rx(
 ).set_name("failed_kv")
 FAILED_KV_PREFILTER = ("STARTTLS=", "=fail")
 
+init_error = _rx(r"STARTTLS=(?P<who>[\w-]{1,16}), (?P<text>inittls: .+)").set_name("init_error")
+INIT_ERROR_PREFILTER = ("STARTTLS=", ", inittls: ")
+
+# srvrsmtp.c (reference 4.5): the server's own TLS refusals that name no ruleset
+server_error = _rx(
+    r"(?P<text>STARTTLS: can't switch to encrypted layer|smtps: TLS not available, exiting)$"
+).set_name("server_error")
+SERVER_ERROR_PREFILTER = ("TLS",)
+
+starttls_tempfailed = _rx(
+    r"SMTP STARTTLS command \((?P<arg>.{0,100}?)\) from (?P<relay>.{0,300}?) "
+    r"(?P<text>tempfailed \(due to previous checks\))$"
+).set_name("starttls_tempfailed")
+STARTTLS_TEMPFAILED_PREFILTER = ("SMTP STARTTLS command ", " tempfailed")
+
 prng_error = _rx(
     r"STARTTLS: (?P<text>(?:RAND_\w+\(|can't fstat|RandFile |size\(|Warning: |Error: ).*)"
 ).set_name("prng_error")
@@ -384,6 +401,15 @@ BODY_RULES: tuple[BodyRule, ...] = (
     BodyRule("file_missing", "tls_error", FILE_MISSING_PREFILTER, file_missing, convert_missing),
     BodyRule("error_text", "tls_error", ERROR_TEXT_PREFILTER, error_text, convert_error_text),
     BodyRule("failed_kv", "tls_error", FAILED_KV_PREFILTER, failed_kv, convert_error_text),
+    BodyRule("init", "tls_error", INIT_ERROR_PREFILTER, init_error, convert_error_text),
+    BodyRule("server_error", "tls_error", SERVER_ERROR_PREFILTER, server_error, convert_server_error),
+    BodyRule(
+        "starttls_tempfailed",
+        "tls_error",
+        STARTTLS_TEMPFAILED_PREFILTER,
+        starttls_tempfailed,
+        convert_starttls_tempfailed,
+    ),
     BodyRule("prng", "tls_error", PRNG_PREFILTER, prng_error, convert_error_text),
     BodyRule("tlsa", "tls_error", TLSA_PREFILTER, tlsa_line, convert_tlsa),
     BodyRule("check_reject", "tls_reject", CHECK_REJECT_PREFILTER, tls_check_reject, convert_reject),
@@ -392,6 +418,7 @@ BODY_RULES: tuple[BodyRule, ...] = (
 #: A line can only be relevant when it contains one of these (checked before anything else).
 PREFILTER: tuple[str, ...] = (
     "STARTTLS",
+    "smtps: TLS",
     "TLSA=",
     "ruleset=",
     "from=",
@@ -404,7 +431,7 @@ PREFILTER: tuple[str, ...] = (
 #: TLS-looking messages that carry nothing for the analyzer (debug and housekeeping lines).
 NOISE = _rx(
     r"STARTTLS=[\w-]{1,16}, (?:init=|start=ok|Diffie-Hellman|get_verify|SSL_shutdown|info:|tmp_rsa_key"
-    r"|inittls|FIPSMode=|SSL_get_ex_new_index|host=|SSL_dane_enable|relay=.{0,300}?, (?:AltName=|tlsstate=)"
+    r"|FIPSMode=|SSL_get_ex_new_index|host=|SSL_dane_enable|relay=.{0,300}?, (?:AltName=|tlsstate=)"
     r"|\w{1,40}=-?\d{1,11}, type=)"
     r"|STARTTLS: (?:info_callback|SSL3 alert|[^\s:]{1,64}:)"
     r"|STARTTLS=[\w-]{1,16}: (?!(?:\d{1,20}:)?error:|file )"
@@ -414,6 +441,20 @@ NOISE = _rx(
 message = pp.MatchFirst([r.expr for r in BODY_RULES]).set_name("message")
 
 
+#: What ``syserr()`` writes before its message (reference 4.4, 4.5): ``SYSERR(root): ``.
+syserr_prefix = _rx(r"SYSERR\([^)]{0,64}\): ").set_name("syserr_prefix")
+
+
+def without_syserr(msg: str) -> str:
+    """A message without its ``SYSERR(user): `` prefix.
+
+    >>> without_syserr("SYSERR(root): STARTTLS: can't switch to encrypted layer")
+    "STARTTLS: can't switch to encrypted layer"
+    """
+    found = syserr_prefix.re.match(msg) if msg.startswith("SYSERR(") else None
+    return msg[found.end() :] if found else msg
+
+
 def parse_message(msg: str, *, has_qid: bool = True) -> Fields | None:
     """Parse a message (the text after envelope and queue id) into Event fields, or None.
 
@@ -421,6 +462,7 @@ def parse_message(msg: str, *, has_qid: bool = True) -> Fields | None:
     ...               "reject=403 4.7.0 encryption too weak 0 less than 128")["required_bits"]
     128
     """
+    msg = without_syserr(msg)
     for rule in BODY_RULES:
         if rule.needs_qid and not has_qid:
             continue

@@ -121,7 +121,7 @@ def classify(line: str) -> str | None:
     env = grammar.parse_envelope(line)
     if is_foreign(env["program"]) or (env["part"] or 0) > 1:
         return None
-    msg = env["msg"]
+    msg = grammar.without_syserr(env["msg"])
     if _MAYBE_OURS.match(msg):
         if grammar.NOISE.re.match(msg):
             return None
