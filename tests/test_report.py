@@ -51,9 +51,21 @@ def test_csv_neutralises_formula_cells_and_keeps_numbers():
     assert rows[0] == ["peer", "count", "share"]
     peers = [r[0] for r in rows[1:]]
     assert peers[3] == "'" + fake.FORMULA
-    assert peers[4] == "'-1+2" and peers[5] == "'@SUM(A1)" and peers[6] == "'\tx"
+    assert peers[4] == "'-1+2" and peers[5] == "'@SUM(A1)" and peers[6] == r"\x09x"
     assert peers[0] == fake.SCRIPT and peers[1] == fake.MARKUP  # not a formula: untouched
     assert [r[1] for r in rows[1:3]] == ["1", "-2"]  # numbers are not text cells
+    assert peers[7] == r"ok\x1b[31m"  # no control character reaches a terminal or a reader
+
+
+def test_csv_a_carriage_return_starts_no_row():
+    df = pd.DataFrame({"stat_text": pd.Series(["454 4.7.0 handshake failed\r=1+1", "ok"], dtype="str")})
+    text = render(df, "csv")
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["stat_text"],
+        [r"454 4.7.0 handshake failed\x0d=1+1"],
+        ["ok"],
+    ]
+    assert len(pd.read_csv(io.StringIO(text))) == 2
 
 
 def test_csv_joins_lists_and_neutralises_the_joined_cell():

@@ -31,7 +31,7 @@ class Format(StrEnum):
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MD_SPECIAL = re.compile(r"([\\|<>*_`\[\]])")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@")
 
 
 def clean(text: str) -> str:
@@ -53,11 +53,13 @@ def md_escape(text: str) -> str:
 
 
 def csv_safe(text: str) -> str:
-    """Neutralise a cell a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``, tab, CR first).
+    """Neutralise a cell a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@`` first); control characters
+    become ``\\xNN`` as in `clean` (a CR would start a new row for most CSV readers, unquoted).
 
-    >>> csv_safe("=1+2"), csv_safe("ok")
-    ("'=1+2", 'ok')
+    >>> csv_safe("=1+2"), csv_safe("ok"), csv_safe("x\\r=1+1")
+    ("'=1+2", 'ok', 'x\\\\x0d=1+1')
     """
+    text = clean(text)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
