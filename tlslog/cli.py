@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import gc
 import inspect
-import ipaddress
 import os
 import sys
 import threading
@@ -32,6 +31,7 @@ from .causes import CAUSES
 from .failures import failures
 from .linking import deliveries, receipts, sessions
 from .metrics import by_cipher, by_verify, by_version, coverage
+from .peers import InternalHosts
 from .records import KINDS, InputError, ParseIssue, StrictParseError, TlsLogError
 from .report import Format
 from .weekly import Period
@@ -131,12 +131,10 @@ def _ordered(since: str | None, until: str | None) -> None:
 
 
 def _internal(values: list[str] | None) -> list[str]:
-    for v in values or ():
-        if "/" in v or v.replace(".", "").isdigit() or ":" in v:
-            try:
-                ipaddress.ip_network(v, strict=False)
-            except ValueError as e:
-                raise typer.BadParameter(str(e)) from None
+    try:
+        InternalHosts.coerce(values or ())
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     return list(values or ())
 
 

@@ -385,7 +385,10 @@ def parse_when(value: When, *, now: datetime | None = None) -> datetime | None:
     if m:
         if now is None:
             raise ValueError(f"relative time {value!r} needs a reference time")
-        return now - timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+        except OverflowError:
+            raise ValueError(f"span {value!r} reaches back before the year 1") from None
     try:
         return datetime.fromisoformat(text)
     except ValueError:
