@@ -407,6 +407,20 @@ def test_the_console_script_exits_with_the_commands_code_once_the_cache_is_writt
     assert (module.returncode, module.stdout.split()[0]) == (0, "tlslog")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_a_full_standard_output_is_an_error_line_not_a_traceback(tmp_path, fmt):
+    import subprocess
+    import sys
+
+    command = "summary" if fmt == "table" else "events"
+    args = [sys.executable, "-m", "tlslog", command, SAMPLE / "maillog", "--no-cache", "-f", fmt]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(args, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: cannot write the output: No space left on device"
+
+
 def test_help_does_not_import_matplotlib():
     import subprocess
     import sys

@@ -6,6 +6,7 @@ Data goes to stdout; progress, warnings and errors to stderr. Exit codes: 0 done
 
 from __future__ import annotations
 
+import errno
 import functools
 import gc
 import inspect
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import pandas as pd
 import typer
@@ -410,8 +411,11 @@ def command(*args, scope: tuple[str, ...] = ("include_internal", "internal"), **
             try:
                 return fn(Input(**options), **kw)
             except TlsLogError as e:
-                err.print(Text(f"error: {e}", style="red"), soft_wrap=True)
-                raise typer.Exit(1) from None
+                _error(str(e))
+            except OSError as e:  # standard output full or gone (click handles a closed pipe: EPIPE)
+                if e.errno == errno.EPIPE:
+                    raise
+                _error(f"cannot write {e.filename or 'the output'}: {e.strerror or e}")
 
         params = [*own, *common]
         run.__signature__ = inspect.Signature(params)
@@ -419,6 +423,13 @@ def command(*args, scope: tuple[str, ...] = ("include_internal", "internal"), **
         return app.command(*args, **kwargs)(run)
 
     return register
+
+
+def _error(message: str) -> NoReturn:
+    """``error: message`` on stderr, then exit 1."""
+    with suppress(OSError):
+        err.print(Text(f"error: {message}", style="red"), soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def _rich_table(df: pd.DataFrame) -> Table:
