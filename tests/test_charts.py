@@ -1,5 +1,6 @@
 """tlslog.charts: each chart draws on a given Axes, titles and percentages are set, files load back."""
 
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -65,13 +66,13 @@ def test_ciphers_flags_weak_and_escapes_dollar(ax):
             fake.by_cipher(),
             pd.DataFrame(
                 {
-                    "direction": ["inbound"],
-                    "version": ["TLSv1.2"],
-                    "cipher": ["$x$"],
-                    "cipher_bits": [128],
-                    "count": [1],
-                    "share": [1.0],
-                    "weak": [False],
+                    "direction": ["inbound", "inbound"],
+                    "version": ["TLSv1.2", "TLSv1.2"],
+                    "cipher": ["$x$", "ESC\x1b[31m"],
+                    "cipher_bits": [128, 128],
+                    "count": [1, 1],
+                    "share": [1.0, 1.0],
+                    "weak": [False, False],
                 }
             ),
         ],
@@ -82,7 +83,10 @@ def test_ciphers_flags_weak_and_escapes_dollar(ax):
     assert ticks[-1] == "TLS_AES_256_GCM_SHA384 (256)"  # most used at the top
     assert "DES-CBC3-SHA (112) WEAK" in ticks
     assert r"\$x\$ (128)" in ticks  # log text is never mathtext
-    ax.figure.canvas.draw()  # mathtext would raise on unbalanced input; literal text draws
+    assert r"ESC\x1b[31m (128)" in ticks  # no font has a glyph for a control character
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns of a missing glyph
+        ax.figure.canvas.draw()  # mathtext would raise on unbalanced input; literal text draws
 
 
 def test_failures_per_day_stacked_by_cause(ax):

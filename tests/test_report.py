@@ -102,6 +102,7 @@ def test_drop_empty_keeps_only_columns_with_values():
 def test_clean_and_md_escape_doctests_hold():
     assert report.clean("a\nb") == r"a\x0ab"
     assert report.md_escape("x_y") == r"x\_y"
+    assert report.md_escape(r"$\frac{1}{0}$") == r"\$\\frac{1}{0}\$"  # GitHub would render math
     assert report.csv_safe("+1") == "'+1" and report.csv_safe("1+") == "1+"
 
 

@@ -13,6 +13,7 @@ that function itself):
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -23,6 +24,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from .metrics import by_cipher, by_verify, by_version, coverage
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # as report.clean's (charts and report are separate layers)
 _DIRECTIONS = {"inbound": "tab:blue", "outbound": "tab:orange"}
 _VERSION_COLOURS = {
     "SSLv3": "#7f0000",
@@ -42,8 +44,9 @@ def _axes(ax: Axes | None, size: tuple[float, float] = (8, 4)) -> Axes:
 
 
 def _label(text: object) -> str:
-    """Log text as a literal label: ``$`` would start mathtext."""
-    return str(text).replace("$", r"\$")
+    """Log text as a literal label: ``$`` would start mathtext, and control characters (which no font
+    draws) are shown as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)).replace("$", r"\$")
 
 
 def _is_events(df: pd.DataFrame) -> bool:

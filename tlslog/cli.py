@@ -139,6 +139,19 @@ def _internal(values: list[str] | None) -> list[str]:
     return list(values or ())
 
 
+def _cache_dir(path: Path | None) -> Path | None:
+    """A --cache-dir that cannot be made or written is a usage error (the default one is just left out)."""
+    if path is None:
+        return None
+    try:
+        path.expanduser().mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise typer.BadParameter(f"cannot make {path}: {e.strerror or e}") from None
+    if not os.access(path.expanduser(), os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"cannot write in {path}")
+    return path
+
+
 # -- shared parameters ------------------------------------------------------------------------------
 
 Paths = Annotated[
@@ -191,6 +204,7 @@ CacheDir = Annotated[
         "--cache-dir",
         help="Where parsed logs are cached (default: the user's cache directory, ~/.cache/tlslog).",
         file_okay=False,
+        callback=_cache_dir,
         rich_help_panel="Input",
     ),
 ]

@@ -30,7 +30,7 @@ class Format(StrEnum):
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_MD_SPECIAL = re.compile(r"([\\|<>*_`\[\]])")
+_MD_SPECIAL = re.compile(r"([\\|<>*_`\[\]$])")
 _FORMULA_START = ("=", "+", "-", "@")
 
 
