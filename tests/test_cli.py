@@ -407,13 +407,6 @@ def test_the_console_script_exits_with_the_commands_code_once_the_cache_is_writt
     assert (module.returncode, module.stdout.split()[0]) == (0, "tlslog")
 
 
-def test_a_cache_dir_that_cannot_be_made_is_a_usage_error(log, tmp_path):
-    (tmp_path / "a-file").write_text("")
-    result = run("summary", log, "--cache-dir", tmp_path / "a-file" / "cache")
-    assert result.exit_code == 2 and "cannot make" in result.stderr and "Traceback" not in result.output
-    assert run("summary", log, "--cache-dir", tmp_path / "new" / "cache").exit_code == 0
-
-
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("fmt", ["table", "csv"])
 def test_a_full_standard_output_is_an_error_line_not_a_traceback(tmp_path, fmt):

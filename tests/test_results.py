@@ -222,6 +222,10 @@ def test_an_unusable_cache_directory_means_no_caching(log, tmp_path, reads, monk
     expected = run(*args, "--no-cache").stdout
     under_a_file = run(*args, "--cache-dir", tmp_path / "file" / "cache")
     assert (under_a_file.exit_code, under_a_file.stdout) == (0, expected)
+    assert (
+        f"warning: cannot make {tmp_path / 'file' / 'cache'}: Not a directory; reading without a cache"
+        in (under_a_file.stderr)
+    )
 
     def refuse(*a, **k):
         raise PermissionError(13, "Permission denied")

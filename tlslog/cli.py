@@ -139,17 +139,13 @@ def _internal(values: list[str] | None) -> list[str]:
     return list(values or ())
 
 
-def _cache_dir(path: Path | None) -> Path | None:
-    """A --cache-dir that cannot be made or written is a usage error (the default one is just left out)."""
-    if path is None:
-        return None
+def _unusable(folder: Path) -> str | None:
+    """Why a --cache-dir cannot be used (it cannot be made, or written in), or None."""
     try:
-        path.expanduser().mkdir(parents=True, exist_ok=True)
+        folder.expanduser().mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise typer.BadParameter(f"cannot make {path}: {e.strerror or e}") from None
-    if not os.access(path.expanduser(), os.W_OK | os.X_OK):
-        raise typer.BadParameter(f"cannot write in {path}")
-    return path
+        return f"cannot make {folder}: {e.strerror or e}"
+    return None if os.access(folder.expanduser(), os.W_OK | os.X_OK) else f"cannot write in {folder}"
 
 
 # -- shared parameters ------------------------------------------------------------------------------
@@ -204,7 +200,6 @@ CacheDir = Annotated[
         "--cache-dir",
         help="Where parsed logs are cached (default: the user's cache directory, ~/.cache/tlslog).",
         file_okay=False,
-        callback=_cache_dir,
         rich_help_panel="Input",
     ),
 ]
@@ -288,8 +283,7 @@ class Input:
 
     def load(self) -> pd.DataFrame:
         """Read the logs, with a progress bar on a terminal, and warn about skipped lines."""
-        _ordered(self.since, self.until)
-        _, names, total = _sources(self.paths, self.note)
+        _, names, total = self._sources()
         events = self._read(names, total)
         self._issues(events.attrs.get("issues", ()))
         return events
@@ -303,8 +297,7 @@ class Input:
         """
         from .results import Entry, ResultCache
 
-        _ordered(self.since, self.until)
-        found, names, total = _sources(self.paths, self.note)
+        found, names, total = self._sources()
         store = None if self.no_cache else ResultCache.open(self.cache_dir)
         options = {**options, **self.scope}
         key = store.key(found, self._read_options(), command, options) if store else None
@@ -319,6 +312,13 @@ class Input:
         else:
             self._issues(entry.issues)
         return entry.value
+
+    def _sources(self) -> tuple[list[sources.Source], list[str], int | None]:
+        """The inputs (`_sources`), once the options that need the files are checked."""
+        _ordered(self.since, self.until)
+        if self.cache_dir is not None and not self.no_cache and (why := _unusable(self.cache_dir)):
+            self.note(f"warning: {why}; reading without a cache")
+        return _sources(self.paths, self.note)
 
     def _read_options(self) -> dict:
         return {
