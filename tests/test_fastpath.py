@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tlslog import grammar, sources
+from tlslog import grammar, iter_events, sources
 from tlslog.fastpath import parse_block, re2
+from tlslog.records import StrictParseError
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = datetime(2026, 11, 23, 12, 0)
@@ -400,3 +401,14 @@ def test_syslog_ascii_lines_are_found_from_the_bytes(lines):
     for part in (arr, arr[1:], arr[len(arr) // 2 :]):  # (slices start inside the buffer)
         expected = pc.and_(pc.string_is_ascii(part), pc.match_substring_regex(part, "^[A-Z0-9]"))
         assert fastpath._syslog_ascii(part).tolist() == expected.to_pylist()
+
+
+def test_a_timestamp_that_names_no_time_is_an_issue_and_its_event_is_kept():
+    log = ROOT / "tests" / "data" / "odd_timestamps.log"
+    lines = log.read_text().splitlines()
+    assert_same(lines)
+    table, issues = parse_block(lines, source="odd", reference=REF, first_lineno=1)
+    assert table.num_rows == 8 and table.column("timestamp").null_count == 7
+    assert [(i.lineno, i.reason) for i in issues] == [(n, "invalid timestamp") for n in range(2, 8)]
+    with pytest.raises(StrictParseError, match=r"odd_timestamps\.log:2: invalid timestamp"):
+        list(iter_events(log, strict=True))

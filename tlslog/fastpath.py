@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import grammar, textarrays
-from .parse import classify, is_foreign, parse_event
+from .parse import classify, is_foreign, parse_event, timestamp_issue
 from .records import EVENT_FIELDS, Event, ParseIssue
 from .stamps import timestamps
 
@@ -484,8 +484,7 @@ def _slow(
         if event is not None:
             events.append(event)
             numbers.append(i)
-            continue
-        reason = classify(line)
+        reason = classify(line) if event is None else timestamp_issue(line, event)
         if reason is not None:
             issues.append(ParseIssue(source, first_lineno + i, reason, line[:200]))
     table = _plain_table(events)

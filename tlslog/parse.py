@@ -136,6 +136,14 @@ def classify(line: str) -> str | None:
     return None
 
 
+def timestamp_issue(line: str, event: Event) -> str | None:
+    """``"invalid timestamp"`` when the line's envelope has a timestamp that names no time (``Feb 30``,
+    ``25:61:00``, an unknown month): its event is kept, without a time. None otherwise."""
+    if event.timestamp is not None or not grammar.parse_envelope(line)["ts"]:
+        return None
+    return "invalid timestamp"
+
+
 def reference_time(source: sources.Source, year: int | None) -> datetime:
     """What a source's BSD timestamps are dated against: its end, or with ``year`` the last instant of
     that year, so that every date falls in it (as `parse_line` gives), whatever the file's date."""
@@ -186,15 +194,13 @@ def iter_events(
         for lineno, line in enumerate(lines, 1):
             st.lines += 1
             event = parse_event(line, None, reference)
+            reason = classify(line) if event is None else timestamp_issue(line, event)
+            if reason is not None:
+                issue = ParseIssue(source.name, lineno, reason, line[:200])
+                if strict:
+                    st.issues += 1
+                    raise StrictParseError(issue)
+                report(issue)
             if event is not None:
                 st.events += 1
                 yield event
-                continue
-            reason = classify(line)
-            if reason is None:
-                continue
-            issue = ParseIssue(source.name, lineno, reason, line[:200])
-            if strict:
-                st.issues += 1
-                raise StrictParseError(issue)
-            report(issue)

@@ -110,8 +110,8 @@ def _iso(ts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _bsd(ts: pa.Array, reference: datetime) -> tuple[pa.Array, np.ndarray]:
     """BSD timestamps dated like ``parse.bsd_time`` against ``reference``; the mask marks rows whose
-    timestamp is of another kind (ISO) or whose year needs the line-by-line rule (a day the year
-    changes in), left for the slow path."""
+    timestamp is of another kind (ISO), whose year needs the line-by-line rule (a day the year
+    changes in) or that names no time (``Feb 30``), left for the slow path."""
     n = len(ts)
     month, day, h, m, s, micro = (np.zeros(n, dtype=np.int64) for _ in range(6))
     starts, ends, data = textarrays.bounds(ts.fill_null(""))
@@ -166,8 +166,8 @@ def _bsd(ts: pa.Array, reference: datetime) -> tuple[pa.Array, np.ndarray]:
     keys, inverse = np.unique(np.where(month > 0, key, 0), return_inverse=True)
     years = np.array([year_of(int(k)) if k >= 100 else -1 for k in keys], dtype=np.int64)
     year = years[inverse.reshape(-1)]
-    slow |= bsd & (year == -2)
     good = bsd & (year > 0) & (month > 0) & (h < 24) & (m < 60) & (s < 60)
+    slow |= bsd & ~good  # a year that depends on the time of day, or no such time (an issue, line by line)
     out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     if good.any():
         y = year[good] - 1970
