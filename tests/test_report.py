@@ -140,7 +140,7 @@ def test_summary_on_fakes_agrees_with_coverage(monkeypatch):
     assert parsed["lines"] == 40 and parsed["coverage"][0]["direction"] == "inbound"
     assert parsed["failing_peers"][0]["peer"] == fake.SCRIPT and parsed["failing_peers"][0]["failures"] == 2
     text = views.render_summary(s, "table")
-    assert "Lines read: 40, skipped (parse issues): 2" in text and "95.5%" in text
+    assert "Lines read: 40, parse issues: 2" in text and "95.5%" in text
     assert "Weak crypto still in use" in text and "DES-CBC3-SHA" in text
     with pytest.raises(ValueError, match="several tables"):
         views.render_summary(s, "csv")
