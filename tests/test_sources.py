@@ -476,16 +476,17 @@ def test_journal_json(tmp_path, utc):
     }
     binary = {**JOURNAL, "MESSAGE": list(b"from=<m\xfcller@example.org>")}
     no_pid = {k: v for k, v in JOURNAL.items() if k not in ("SYSLOG_PID", "_PID")}
+    odd_pids = [{**JOURNAL, "SYSLOG_PID": pid} for pid in ("abc", "-3", "1" * 20)]
     path = tmp_path / "journal.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in (JOURNAL, kernel, binary, no_pid)) + "\n")
+    path.write_text("\n".join(json.dumps(r) for r in (JOURNAL, kernel, binary, no_pid, *odd_pids)) + "\n")
     lines, issues = read(one(path))
     assert lines == [
         EXPECTED,
         "2026-11-22T03:03:48.900000+00:00 vm kernel: eth0: link up",
         "2026-11-22T03:03:48.801352+00:00 vm sm-mta[15792]: from=<m\ufffdller@example.org>",
-        f"2026-11-22T03:03:48.801352+00:00 vm sm-mta: {MESSAGE}",
+        *[f"2026-11-22T03:03:48.801352+00:00 vm sm-mta: {MESSAGE}"] * 4,  # a pid the envelope cannot hold
     ]
-    assert issues == []
+    assert [(i.lineno, i.reason) for i in issues] == [(3, "a MESSAGE that is not UTF-8 (shown as U+FFFD)")]
 
 
 def test_journal_time_is_local_with_offset(tmp_path):

@@ -20,6 +20,7 @@ __all__ = ["record_line", "record_lines"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RSYSLOG_TIME_KEYS = ("time", "timereported", "timestamp", "@timestamp", "timegenerated")
+_PID = re.compile(r"[0-9]{1,10}")  # as the grammar's envelope reads it
 _SURROGATE = re.compile("[\ud800-\udfff]")  # what a lone JSON escape such as "\\ud800" decodes to
 
 
@@ -38,10 +39,23 @@ def record_lines(texts: list[str], lineno: int, on_error: Callable[[int, str, st
             if not isinstance(record, dict):
                 raise ValueError(f"a JSON {type(record).__name__}, not an object")
             out.append(record_line(record))
+            if _not_utf8(record.get("MESSAGE")):
+                on_error(n, "a MESSAGE that is not UTF-8 (shown as U+FFFD)", s[:60])
         except (ValueError, TypeError, AttributeError, RecursionError, OverflowError) as e:
             on_error(n, f"not a journal or rsyslog JSON record: {e}", s[:60])
             out.append("")
     return out
+
+
+def _not_utf8(message: object) -> bool:
+    """Whether a journald MESSAGE kept as a list of byte values is not valid UTF-8."""
+    if not isinstance(message, list):
+        return False
+    try:
+        bytes(message).decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def record_line(r: dict[str, Any]) -> str:
@@ -78,5 +92,6 @@ def record_line(r: dict[str, Any]) -> str:
             pid = None
     if "\n" in message or "\r" in message:
         message = " ".join(message.splitlines())
-    head = f"{when} {host} {tag}[{pid}]:" if pid and pid != "-" else f"{when} {host} {tag}:"
+    # a process id the syslog envelope could not hold ("abc", "-3", 20 digits) is left out, not the record
+    head = f"{when} {host} {tag}[{pid}]:" if _PID.fullmatch(str(pid)) else f"{when} {host} {tag}:"
     return _SURROGATE.sub("\ufffd", f"{head} {message}")  # lone surrogates are not UTF-8: Arrow refuses them

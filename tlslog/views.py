@@ -274,8 +274,7 @@ def render_summary(s: dict, fmt: Format | str = Format.table) -> str:
         ("# tlslog summary" if md else "tlslog summary"),
         "",
         f"Period: {head['first'] or '-'} .. {head['last'] or '-'}",
-        f"Lines read: {head['lines'] if head['lines'] is not None else '-'}, parse issues: "
-        f"{head['skipped']}",
+        f"Lines read: {head['lines'] if head['lines'] is not None else '-'}, parse issues: {head['skipped']}",
         f"Sources: {esc(', '.join(map(str, head['sources']))) or '-'}",
     ]
     for key, title in _SECTIONS.items():
