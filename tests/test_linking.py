@@ -331,6 +331,25 @@ Nov 22 03:07:16 vm sendmail[16430]: 6AM37GYX016430: to=<b@weak.example>, delay=0
     assert weak["tls_failure"] == "not_offered" and weak["encrypted"] == False  # noqa: E712 (not NA)
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        "reply=454 4.7.0 authentication required, stat=Deferred: 454 4.7.0 authentication required",
+        "stat=Deferred: 403 4.7.0 authentication failure TEMP",
+    ],
+)
+def test_a_verification_refusal_without_a_session_stays_unencrypted(said):
+    # reference 6.2: "authentication required" is the text of an empty {verify} (no STARTTLS was done),
+    # "authentication failure TEMP" of a value set without a handshake
+    (row,) = deliveries(
+        frame(
+            "Nov 22 03:05:02 vm sendmail[16329]: 6AM352r7016329: to=<root@example.net>, delay=00:00:00, "
+            "xdelay=00:00:00, mailer=esmtp, pri=30064, relay=mx.example.net. [192.0.2.1], dsn=4.7.0, " + said
+        )
+    ).itertuples()
+    assert row.tls_failure == "verify_failed" and row.encrypted == False  # noqa: E712 (not NA)
+
+
 def test_sessions_attach_certificate_lines_and_tls_client_rejects():
     s = sessions(
         frame("""

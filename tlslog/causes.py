@@ -39,10 +39,8 @@ SESSION_VERIFY: frozenset[str] = frozenset(
 )
 
 #: Causes that only a completed handshake gives (the peer's certificate or the session's strength was
-#: judged): a delivery refused for one of them was encrypted, even when its ``STARTTLS=`` line is missing.
-ON_SESSION: frozenset[str] = frozenset(
-    {"too_weak", "verify_failed", "cn_mismatch", "subject_mismatch", "issuer_mismatch"}
-)
+#: judged). ``verify_failed`` is one only in the texts of `on_session`.
+ON_SESSION: frozenset[str] = frozenset({"too_weak", "cn_mismatch", "subject_mismatch", "issuer_mismatch"})
 
 #: ``{verify}`` values that by themselves say why a connection was not (or not properly) encrypted
 #: (reference section 5). ``TEMP`` (4xy reply to STARTTLS) and ``USAGE`` (501) are protocol refusals.
@@ -95,6 +93,29 @@ _REMOTE_AUTH = re.compile(
     r"|not authenticated|no authentication requested)\.?\s*$"
 )
 _TOO_WEAK = re.compile(r"encryption too weak (?P<actual>\d+)? ?less than (?P<required>\d+)", re.IGNORECASE)
+
+
+# The VERIFY texts of a {verify} value that a completed handshake sets (reference 6.2): not
+# "authentication required" (empty: no STARTTLS), nor "authentication failure TEMP" and the like.
+_SESSION_AUTH = re.compile(
+    r"authentication failed|(?<!server )not authenticated|no authentication requested"
+    rf"|authentication failure (?:{'|'.join(sorted(SESSION_VERIFY))})\b",
+    re.IGNORECASE,
+)
+
+
+def on_session(cause: str | None, text: str | None) -> bool:
+    """Whether a refusal for ``cause``, worded ``text``, was made on a completed TLS handshake: a delivery
+    refused so was encrypted, even when its ``STARTTLS=`` line is missing.
+
+    >>> on_session("cn_mismatch", None), on_session("verify_failed", "454 4.7.0 no authentication requested")
+    (True, True)
+    >>> on_session("verify_failed", "454 4.7.0 authentication required")
+    False
+    """
+    if cause in ON_SESSION:
+        return True
+    return cause == "verify_failed" and isinstance(text, str) and _SESSION_AUTH.search(text) is not None
 
 
 def _verify(value: object) -> str:
