@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tlslog import parse
+from tlslog import parse, read_log
 from tlslog.parse import classify, iter_events, parse_line
 from tlslog.records import KINDS, Event, InputError, ParseIssue, ReadStats, StrictParseError
 
@@ -400,6 +400,13 @@ def test_iter_events_year_is_the_year_of_every_bsd_timestamp(tmp_path):
     # a log across New Year is dated by its end without --year (above); with it, every line is in that year
     path = _write_log(tmp_path, LOG, datetime(2027, 1, 1, 1, 0))
     assert [e.timestamp.year for e in iter_events(path, year=2020)] == [2020, 2020]
+    # so a Feb 29 that year has not is no time, not one of a leap year before (and with --strict, an error)
+    leap = _write_log(tmp_path, [line.replace("Nov 22", "Feb 29")], datetime(2026, 6, 1), name="leap")
+    issues: list[ParseIssue] = []
+    assert [e.timestamp for e in iter_events(leap, year=2025, on_issue=issues.append)] == [None]
+    assert [i.reason for i in issues] == ["invalid timestamp"]
+    assert read_log(leap, year=2025, use_cache=False).attrs["issues"][0].reason == "invalid timestamp"
+    assert [e.timestamp for e in iter_events(leap, year=2024)] == [datetime(2024, 2, 29, 10, 0)]
 
 
 def test_iter_events_strict(tmp_path):

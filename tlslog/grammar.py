@@ -291,9 +291,11 @@ FAILED_KV_PREFILTER = ("STARTTLS=", "=fail")
 init_error = _rx(r"STARTTLS=(?P<who>[\w-]{1,16}), (?P<text>inittls: .+)").set_name("init_error")
 INIT_ERROR_PREFILTER = ("STARTTLS=", ", inittls: ")
 
-# srvrsmtp.c (reference 4.5): the server's own TLS refusals that name no ruleset
+# srvrsmtp.c (reference 4.5): the server's own TLS refusals that name no ruleset (syserr() adds
+# ": <strerror>" when errno is set)
 server_error = _rx(
-    r"(?P<text>STARTTLS: can't switch to encrypted layer|smtps: TLS not available, exiting)$"
+    r"(?P<text>(?:STARTTLS: can't switch to encrypted layer|smtps: TLS not available, exiting)"
+    r"(?:: .{1,200})?)$"
 ).set_name("server_error")
 SERVER_ERROR_PREFILTER = ("TLS",)
 

@@ -36,6 +36,10 @@ def is_foreign(program: str | None) -> bool:
     return program is not None and ("/" in program or _FOREIGN.match(program) is not None)
 
 
+class FixedYear(datetime):
+    """A reference time that fixes the year of every BSD timestamp (``year=``): the last instant of it."""
+
+
 def bsd_time(ts: str, year: int | None, reference: datetime | None) -> datetime | None:
     mon, day, clock = ts.split()
     month = _MONTHS.get(mon)
@@ -52,7 +56,8 @@ def bsd_time(ts: str, year: int | None, reference: datetime | None) -> datetime 
     ref = reference or datetime.now()
     if ref.tzinfo is not None:
         ref = ref.astimezone().replace(tzinfo=None)
-    for y in (ref.year, ref.year - 1, ref.year - 2, ref.year - 3, ref.year - 4):
+    years = (ref.year,) if isinstance(reference, FixedYear) else range(ref.year, ref.year - 5, -1)
+    for y in years:
         try:
             stamp = datetime(y, month, int(day), h, m, s, micro)
         except ValueError:  # Feb 29 in a common year, or a day that does not exist
@@ -149,7 +154,7 @@ def reference_time(source: sources.Source, year: int | None) -> datetime:
     that year, so that every date falls in it (as `parse_line` gives), whatever the file's date."""
     if year is None:
         return source.reference
-    return datetime(year, 12, 31, 23, 59, 59, 999999)
+    return FixedYear(year, 12, 31, 23, 59, 59, 999999)
 
 
 def iter_events(
