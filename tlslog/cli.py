@@ -426,10 +426,11 @@ def command(*args, scope: tuple[str, ...] = ("include_internal", "internal"), **
                 return fn(Input(**options), **kw)
             except TlsLogError as e:
                 _error(str(e))
-            except OSError as e:  # standard output full or gone (click handles a closed pipe: EPIPE)
+            except OSError as e:  # standard output full or failing (click handles a closed pipe: EPIPE)
                 if e.errno == errno.EPIPE:
                     raise
-                _error(f"cannot write {e.filename or 'the output'}: {e.strerror or e}")
+                what = e.filename or ("the output" if e.errno in _WRITE_ERRORS else None)
+                _error(f"{'cannot write ' + str(what) + ': ' if what else ''}{e.strerror or e}")
 
         params = [*own, *common]
         run.__signature__ = inspect.Signature(params)
@@ -437,6 +438,9 @@ def command(*args, scope: tuple[str, ...] = ("include_internal", "internal"), **
         return app.command(*args, **kwargs)(run)
 
     return register
+
+
+_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT})
 
 
 def _error(message: str) -> NoReturn:
