@@ -350,7 +350,7 @@ class Input:
         if issues and self.strict:
             raise StrictParseError(issues[0])
         if issues:
-            self.note(f"warning: {len(issues)} parse issues (skipped lines or damaged input); --strict fails")
+            self.note(f"warning: {len(issues)} parse issues (lines skipped or damaged); --strict fails")
             for issue in issues[:SHOWN_ISSUES]:
                 self.note(f"  {issue}")
             if len(issues) > SHOWN_ISSUES:

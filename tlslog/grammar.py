@@ -15,7 +15,7 @@ BNF (regular-expression details are in docs/grammar.md)::
                     ":" " "* [solaris_id]
     solaris_id  ::= "[ID " DIGITS " " FACILITY "." LEVEL "] "
     fortimail   ::= ["date=" DATE " "] "time=" TIME " " ... 'msg="' prefix message '"'
-    prefix      ::= [QID ["[" PART "]"] ": " | "NOQUEUE: " | "[" PART "]: "]
+    prefix      ::= [QID ["[" PART "]"] ": " | "NOQUEUE: " | "[" PART "]: "] ["SYSERR(" USER "): "]
     message     ::= starttls | tls_cert | tls_error | tls_reject | receipt | delivery | session_end
     starttls    ::= "STARTTLS=" WHO ", relay=" RELAY ", version=" V ", verify=" V ", cipher=" C
                     ", bits=" INT "/" INT [suffix]
@@ -31,6 +31,11 @@ BNF (regular-expression details are in docs/grammar.md)::
                     [", get_error=" TEXT] [", retry=" INT] [", ssl_err=" INT]
     openssl     ::= "STARTTLS=" WHO ": " [THREAD ":"] "error:" HEX ":" LIB ":" FUNC ":" REASON
                     [":" FILE ":" INT ":" DATA]
+    other_error ::= "STARTTLS=" WHO ", inittls: " TEXT
+                  | "STARTTLS: can't switch to encrypted layer" [": " TEXT]
+                  | "smtps: TLS not available, exiting" [": " TEXT]
+                  | "SMTP STARTTLS command (" TEXT ") from " RELAY " tempfailed (due to previous checks)"
+                  | "STARTTLS=" WHO ", error: " TEXT | ...   (file, CN, DANE, TLSA, PRNG: docs/grammar.md)
     tls_reject  ::= "ruleset=" ("tls_server" | "tls_client" | "tls_rcpt" | "try_tls") ", arg1=" TEXT
                     [", arg2=" TEXT] ", relay=" RELAY ", " ("reject" | "status" | "quarantine") "=" REPLY
     receipt     ::= "from=" ADDR ", " fields            (QID required)
