@@ -244,6 +244,8 @@ TRICKY = [
     "from=<" + "s" * 999 + ">, size=1, relay=r",
     "from=<" + "s" * 1000 + ">, size=1, relay=r",
     "from=, size=, relay=",
+    "SYSERR(root): to=<a@x>, delay=0, mailer=esmtp, pri=1, stat=Deferred",
+    "SYSERR(root): STARTTLS: can't switch to encrypted layer: Connection reset by peer",
 ]
 
 
