@@ -387,6 +387,15 @@ def test_huge_line_is_truncated(tmp_path, monkeypatch, chunk):
     assert [(i.lineno, i.reason) for i in issues] == [(5, f"line of {len(huge)} bytes truncated to 65536")]
 
 
+def test_a_file_with_cr_line_ends_is_named_so(tmp_path):
+    path = tmp_path / "maillog"
+    path.write_bytes(TEXT.replace(b"\n", b"\r") * 2000)
+    _, issues = read(one(path))
+    assert [i.reason.split("; ")[1] for i in issues] == [
+        "its CRs look like line ends: convert them with tr '\\r' '\\n'"
+    ]
+
+
 def test_truncation_does_not_split_a_character(tmp_path):
     path = tmp_path / "maillog"
     path.write_bytes(b"a" * (MAX_LINE - 1) + "é".encode() * 10 + b"\n")

@@ -178,7 +178,9 @@ def _line(b: bytes, state: SourceState, length: int | None = None) -> str:
         while len(b) > cut > MAX_LINE - 3 and 0x80 <= b[cut] < 0xC0:  # don't cut a UTF-8 sequence in two
             cut -= 1
         b = b[:cut]
-        state.issue("long", lineno, f"line of {length} bytes truncated to {MAX_LINE}", _excerpt(b))
+        # old Mac line ends (CR only) make a whole file one line: say so, rather than only "truncated"
+        hint = "; its CRs look like line ends: convert them with tr '\\r' '\\n'" if b.count(b"\r") > 8 else ""
+        state.issue("long", lineno, f"line of {length} bytes truncated to {MAX_LINE}{hint}", _excerpt(b))
     try:
         s = b.decode("utf-8")
         replaced = 0
