@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .fastpath import DICTIONARY_FIELDS, RAW_SCHEMA
-from .fileid import HEAD, Identity, default_dir, identity, remove_stale_tmp
+from .fileid import HEAD, Identity, default_dir, identity, remove_stale_tmp, unusable
 from .records import ParseIssue
 from .workers import Piece, let_go
 
@@ -98,13 +98,7 @@ class Cache:
     @classmethod
     def open(cls, folder: str | os.PathLike | None = None) -> Cache | None:
         path = Path(os.path.expanduser(folder)) if folder is not None else default_dir()
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            return None
-        if not os.access(path, os.W_OK | os.X_OK):
-            return None
-        return cls(path)
+        return None if unusable(path) else cls(path)
 
     def _file(self, ident: Identity) -> Path:
         return self.folder / f"{ident.key}.parquet"

@@ -30,6 +30,7 @@ from rich.text import Text
 from . import memory, report, sources, views, weekly
 from .causes import CAUSES
 from .failures import failures
+from .fileid import unusable
 from .linking import deliveries, receipts, sessions
 from .metrics import by_cipher, by_verify, by_version, coverage
 from .peers import InternalHosts
@@ -137,15 +138,6 @@ def _internal(values: list[str] | None) -> list[str]:
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     return list(values or ())
-
-
-def _unusable(folder: Path) -> str | None:
-    """Why a --cache-dir cannot be used (it cannot be made, or written in), or None."""
-    try:
-        folder.expanduser().mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        return f"cannot make {folder}: {e.strerror or e}"
-    return None if os.access(folder.expanduser(), os.W_OK | os.X_OK) else f"cannot write in {folder}"
 
 
 # -- shared parameters ------------------------------------------------------------------------------
@@ -316,7 +308,11 @@ class Input:
     def _sources(self) -> tuple[list[sources.Source], list[str], int | None]:
         """The inputs (`_sources`), once the options that need the files are checked."""
         _ordered(self.since, self.until)
-        if self.cache_dir is not None and not self.no_cache and (why := _unusable(self.cache_dir)):
+        if (
+            self.cache_dir is not None
+            and not self.no_cache
+            and (why := unusable(self.cache_dir.expanduser()))
+        ):
             self.note(f"warning: {why}; reading without a cache")
         return _sources(self.paths, self.note)
 

@@ -26,6 +26,15 @@ def default_dir() -> Path:
     return Path(base) / "tlslog"
 
 
+def unusable(folder: Path) -> str | None:
+    """Why ``folder`` cannot hold a cache (it cannot be made, or written in), once made; None when it can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"cannot make {folder}: {e.strerror or e}"
+    return None if os.access(folder, os.W_OK | os.X_OK) else f"cannot write in {folder}"
+
+
 @dataclass(frozen=True)
 class Identity:
     dev: int
