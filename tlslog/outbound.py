@@ -13,8 +13,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from .causes import CAUSES, ON_SESSION, TLS_TEXT_HINT, text_cause
-from .causes import on_session as on_session_of
+from .causes import TLS_TEXT_HINT, on_session, text_cause
 from .connections import Lines, Markers, cause_codes
 from .linked import CAUSE_DTYPE, STATUS_DTYPE
 from .vectors import (
@@ -184,15 +183,18 @@ def _outcomes(
     src[fail < 0] = -1
     # a marker decides the encryption; without one, a refusal only a session can give, or else whether a
     # server was reached (not at all: unknown)
-    on_session = unknown & np.isin(fail, cause_codes(ON_SESSION))
-    auth = np.flatnonzero(unknown & (fail == CAUSES.index("verify_failed")))
-    if len(auth):  # by the words of the tls_rcpt reject, else of the peer's reply, else of our stat=
-        words = pd.Series(text_at(ev["reject"], rcpt[auth]))
-        words = words.fillna(pd.Series(text_at(ev["reply"], np.where(has_reply[auth], line[auth], -1))))
-        words = words.fillna(pd.Series(text("stat_text", auth)))
-        on_session[auth] = map_unique(partial(on_session_of, "verify_failed"), words).astype(bool)
-    enc = take_or(mk.enc, m, False) | on_session
-    unknown &= ~on_session
+    refused = np.flatnonzero(unknown & (fail >= 0))
+    by_session = np.zeros(n, dtype=bool)
+    if len(
+        refused
+    ):  # by the cause and the words of the tls_rcpt reject, else the peer's reply, else our stat=
+        words = pd.Series(text_at(ev["reject"], rcpt[refused]))
+        words = words.fillna(pd.Series(text_at(ev["reply"], np.where(has_reply[refused], line[refused], -1))))
+        words = words.fillna(pd.Series(text("stat_text", refused)))
+        cause = pd.Series(pd.Categorical.from_codes(fail[refused], dtype=CAUSE_DTYPE))
+        by_session[refused] = map_unique(on_session, cause, words).astype(bool)
+    enc = take_or(mk.enc, m, False) | by_session
+    unknown &= ~by_session
     sess = take_or(mk.sess, m, -1)
     return {
         "status": status,
